@@ -1,0 +1,43 @@
+# Optional GPU parts: the CUDA toolkit (kernels/) and NCCL (cluster/ NCCL communicator).
+# They are only useful with a CUDA LibTorch, so AUTO turns them on when all three are there.
+set(ASL_HAVE_CUDA OFF)
+set(ASL_HAVE_NCCL OFF)
+set(ASL_GPU_NOTE "")
+
+set(_asl_torch_cuda OFF)
+if(TORCH_CUDA_LIBRARIES OR CAFFE2_USE_CUDA)
+  set(_asl_torch_cuda ON)
+endif()
+
+if(NOT ASL_ENABLE_CUDA STREQUAL "OFF")
+  include(CheckLanguage)
+  find_package(CUDAToolkit QUIET)
+  if(CUDAToolkit_FOUND AND _asl_torch_cuda)
+    set(ASL_HAVE_CUDA ON)
+  elseif(CUDAToolkit_FOUND)
+    set(ASL_GPU_NOTE "CUDA toolkit ${CUDAToolkit_VERSION} found, but LibTorch is a CPU build")
+  else()
+    set(ASL_GPU_NOTE "no CUDA toolkit")
+  endif()
+
+  if(ASL_HAVE_CUDA)
+    # NCCL: system install, NCCL_ROOT, or the nvidia-nccl Python package of a PyTorch install.
+    set(_nccl_hints $ENV{NCCL_ROOT} ${NCCL_ROOT} ${CUDAToolkit_LIBRARY_ROOT})
+    file(GLOB _py_nccl /usr/lib/python3*/site-packages/nvidia/nccl /usr/local/lib/python3*/*-packages/nvidia/nccl)
+    list(APPEND _nccl_hints ${_py_nccl})
+    find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${_nccl_hints} PATH_SUFFIXES include)
+    find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2 HINTS ${_nccl_hints} PATH_SUFFIXES lib lib64)
+    if(NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+      set(ASL_HAVE_NCCL ON)
+    else()
+      set(ASL_GPU_NOTE "NCCL not found (set NCCL_ROOT)")
+    endif()
+  endif()
+endif()
+
+if(ASL_ENABLE_CUDA STREQUAL "ON" AND NOT ASL_HAVE_CUDA)
+  message(FATAL_ERROR "ASL_ENABLE_CUDA=ON but the GPU parts cannot be built: ${ASL_GPU_NOTE}")
+endif()
+if(ASL_HAVE_CUDA)
+  enable_language(CUDA)
+endif()

@@ -1,0 +1,22 @@
+// Facts about the LibTorch runtime, for `asl --version` and start-up logs.
+// The header is tensor-free so that the command line need not parse LibTorch.
+#pragma once
+
+#include <string>
+
+namespace asl {
+
+struct TorchRuntime {
+  std::string version;     // LibTorch version, e.g. "1.13.1"
+  bool cuda = false;       // CUDA devices usable
+  int cuda_devices = 0;
+  int intra_op_threads = 0;
+  std::string parallel;    // at::get_parallel_info(): OpenMP / BLAS threading
+};
+
+TorchRuntime torch_runtime();
+
+// Sets LibTorch's intra-op threads (0 leaves the default).
+void set_torch_threads(int threads);
+
+}  // namespace asl

@@ -1,0 +1,108 @@
+// The `asl` command as a user meets it: subcommands, --help, exit codes, one-line errors.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+
+#include "core/config.h"
+#include "run.h"
+
+namespace asl::testing {
+namespace {
+
+const std::string kConfigs = std::string(ASL_SOURCE_DIR) + "/configs/";
+const char* kSubcommands[] = {"convert", "synth", "pack",  "inspect", "train",
+                              "eval",    "infer", "score", "import",  "bench"};
+
+#define EXPECT_HAS(haystack, needle) \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "in: " << (haystack)
+
+TEST(Cli, HelpListsEverySubcommand) {
+  const RunResult r = run_asl({"--help"});
+  EXPECT_EQ(r.code, 0);
+  for (const char* sub : kSubcommands) EXPECT_HAS(r.out, std::string("  ") + sub);
+}
+
+TEST(Cli, EverySubcommandHasHelp) {
+  for (const char* sub : kSubcommands) {
+    SCOPED_TRACE(sub);
+    const RunResult r = run_asl({sub, "--help"});
+    EXPECT_EQ(r.code, 0);
+    EXPECT_HAS(r.out, "Usage:");
+    EXPECT_HAS(r.out, sub);
+  }
+}
+
+TEST(Cli, VersionNamesLibTorch) {
+  const RunResult r = run_asl({"--version"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_HAS(r.out, "asl ");
+  EXPECT_HAS(r.out, "LibTorch ");
+}
+
+TEST(Cli, NoSubcommandOrUnknownOneIsAUsageError) {
+  EXPECT_EQ(run_asl({}).code, 64);
+  const RunResult r = run_asl({"trian"});
+  EXPECT_EQ(r.code, 64);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+}
+
+TEST(Cli, InspectPrintsTheEffectiveConfigWhichLoadsBack) {
+  const RunResult r = run_asl({"inspect", kConfigs + "ego4d_asl.yaml"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_HAS(r.out, "max_seq_len: 1024");
+  EXPECT_HAS(r.out, "input_dim: [256, 2304, 1536, 1024]");
+  EXPECT_HAS(r.out, "d_inner: 2048");  // derived XLNet sizes are shown
+  const config::Config back = config::load_config_text(r.out, "inspect output");
+  EXPECT_EQ(config::to_yaml(back), r.out);
+}
+
+TEST(Cli, InspectAppliesOverrides) {
+  const RunResult r =
+      run_asl({"inspect", kConfigs + "demo.yaml", "--set", "opt.epochs=3", "--set", "loader.batch_size=4"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_HAS(r.out, "epochs: 3");
+  EXPECT_HAS(r.out, "batch_size: 4");
+}
+
+TEST(Cli, MisspeltKeyFailsOnOneLineWithASuggestion) {
+  const std::string path = ::testing::TempDir() + "misspelt.yaml";
+  std::ofstream(path) << "dataset: {max_seq_lne: 1024}\n";
+  const RunResult r = run_asl({"inspect", path});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_HAS(r.err, "dataset.max_seq_lne");
+  EXPECT_HAS(r.err, "did you mean 'dataset.max_seq_len'");
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST(Cli, BadOverrideTypeFailsNamingKeyAndType) {
+  const RunResult r =
+      run_asl({"inspect", kConfigs + "ego4d_asl.yaml", "--set", "opt.learning_rate=abc"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_HAS(r.err, "opt.learning_rate expects a number, got 'abc'");
+}
+
+TEST(Cli, TrainChecksTheConfigBeforeAnythingElse) {
+  const RunResult r = run_asl({"train", kConfigs + "demo.yaml", "--set", "model.n_head=5"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_HAS(r.err, "model.n_head");
+}
+
+TEST(Cli, PendingCommandsSayNotImplementedWithExitCode2) {
+  const std::string gt = std::string(ASL_SOURCE_DIR) + "/configs/demo.yaml";  // any file
+  const RunResult r = run_asl({"score", "--gt", gt, "--pred", gt});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_HAS(r.err, "not implemented yet");
+  EXPECT_EQ(count_lines(r.err), 1);
+}
+
+TEST(Cli, MissingRequiredOptionIsAUsageError) {
+  const RunResult r = run_asl({"convert", "--out", "x.json"});
+  EXPECT_EQ(r.code, 64);
+  EXPECT_HAS(r.err, "--moments");
+}
+
+}  // namespace
+}  // namespace asl::testing

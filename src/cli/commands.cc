@@ -48,7 +48,7 @@ void add_convert(CLI::App& app) {
   sub->add_option("--label-map", a->label_map, "label order file (default: built-in Ego4D MQ v1)")
       ->check(CLI::ExistingFile);
   sub->add_option("--out", a->out, "clip annotations JSON to write")->required();
-  sub->callback([a] { throw NotImplemented("asl convert"); });
+  sub->callback([a] { throw NotImplemented("convert"); });
 }
 
 void add_synth(CLI::App& app) {
@@ -71,7 +71,7 @@ void add_synth(CLI::App& app) {
   sub->add_option("--seed", a->seed, "random seed")->capture_default_str();
   sub->add_option("--write", a->write, "h5 (a store), pt or npy (per-clip files)")
       ->capture_default_str()->check(CLI::IsMember({"h5", "pt", "npy"}));
-  sub->callback([a] { throw NotImplemented("asl synth"); });
+  sub->callback([a] { throw NotImplemented("synth"); });
 }
 
 void add_pack(CLI::App& app) {
@@ -91,7 +91,7 @@ void add_pack(CLI::App& app) {
       ->check(CLI::IsMember({"f16", "f32"}));
   sub->add_option("--shards", a->shards, "split the store into K files")->capture_default_str()
       ->check(CLI::PositiveNumber);
-  sub->callback([a] { throw NotImplemented("asl pack"); });
+  sub->callback([a] { throw NotImplemented("pack"); });
 }
 
 void add_inspect(CLI::App& app) {
@@ -111,14 +111,14 @@ void add_inspect(CLI::App& app) {
   sub->callback([a] {
     if (ends_with(a->path, ".yaml") || ends_with(a->path, ".yml")) {
       const config::Config cfg = config::load_config(a->path, a->overrides);
-      if (a->params) throw NotImplemented("asl inspect --params");
+      if (a->params) throw NotImplemented("inspect --params");
       std::cout << config::to_yaml(cfg);
       return;
     }
     if (!a->overrides.empty()) {
       throw Error(a->path, "--set applies to configs only");
     }
-    throw NotImplemented("asl inspect of stores, annotations, checkpoints and predictions");
+    throw NotImplemented("inspect of stores, annotations, checkpoints and predictions");
   });
 }
 
@@ -136,7 +136,7 @@ void add_train(CLI::App& app) {
       ->check(CLI::ExistingFile);
   sub->callback([a] {
     config::load_config(a->cfg.config, a->cfg.overrides);  // bad configs fail first
-    throw NotImplemented("asl train");
+    throw NotImplemented("train");
   });
 }
 
@@ -154,7 +154,7 @@ void add_eval(CLI::App& app) {
   sub->add_option("--json", a->json, "metrics JSON to write");
   sub->callback([a] {
     config::load_config(a->cfg.config, a->cfg.overrides);
-    throw NotImplemented("asl eval");
+    throw NotImplemented("eval");
   });
 }
 
@@ -171,7 +171,7 @@ void add_infer(CLI::App& app) {
   sub->add_option("--out", a->out, "submission JSON to write")->required();
   sub->callback([a] {
     config::load_config(a->cfg.config, a->cfg.overrides);
-    throw NotImplemented("asl infer");
+    throw NotImplemented("infer");
   });
 }
 
@@ -188,7 +188,7 @@ void add_score(CLI::App& app) {
   sub->add_option("--split", a->split, "split of the ground truth")->capture_default_str();
   sub->add_option("--json", a->json, "metrics JSON to write");
   sub->add_option("--threads", a->threads, "worker threads (0: all cores)")->capture_default_str();
-  sub->callback([a] { throw NotImplemented("asl score"); });
+  sub->callback([a] { throw NotImplemented("score"); });
 }
 
 void add_import(CLI::App& app) {
@@ -204,7 +204,7 @@ void add_import(CLI::App& app) {
   sub->add_option("--out", a->out, "native checkpoint to write")->required();
   sub->callback([a] {
     config::load_config(a->config);
-    throw NotImplemented("asl import");
+    throw NotImplemented("import");
   });
 }
 
@@ -221,7 +221,7 @@ void add_bench(CLI::App& app) {
   sub->add_option("--json", a->json, "results JSON to write");
   sub->add_option("--repeat", a->repeat, "repetitions (the median is reported)")
       ->capture_default_str()->check(CLI::PositiveNumber);
-  sub->callback([a] { throw NotImplemented("asl bench --what " + a->what); });
+  sub->callback([a] { throw NotImplemented("bench --what " + a->what); });
 }
 
 }  // namespace asl::cli

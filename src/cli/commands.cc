@@ -9,6 +9,9 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "data/annotations.h"
+#include "data/load_bench.h"
+#include "data/store.h"
 
 namespace asl::cli {
 namespace {
@@ -32,68 +35,6 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 }  // namespace
 
-void add_convert(CLI::App& app) {
-  struct Args {
-    std::vector<std::string> moments;
-    std::string metadata, out, label_map;
-    double feature_fps = 1.875;
-  };
-  auto a = std::make_shared<Args>();
-  auto* sub = app.add_subcommand("convert", "official Ego4D moments_*.json -> clip annotations");
-  sub->add_option("--moments", a->moments, "official moments_*.json (repeatable)")
-      ->required()->check(CLI::ExistingFile)->allow_extra_args(false);
-  sub->add_option("--metadata", a->metadata, "ego4d.json video metadata")->check(CLI::ExistingFile);
-  sub->add_option("--feature-fps", a->feature_fps, "feature rate in features per second")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--label-map", a->label_map, "label order file (default: built-in Ego4D MQ v1)")
-      ->check(CLI::ExistingFile);
-  sub->add_option("--out", a->out, "clip annotations JSON to write")->required();
-  sub->callback([a] { throw NotImplemented("convert"); });
-}
-
-void add_synth(CLI::App& app) {
-  struct Args {
-    std::string out, template_file, features = "egovlp:256,slowfast:2304,omnivore:1536,internvideo:1024";
-    std::string write = "h5";
-    int clips = 64, classes = 110;
-    uint64_t seed = 0;
-  };
-  auto a = std::make_shared<Args>();
-  auto* sub = app.add_subcommand("synth", "synthetic Ego4D-shaped dataset with learnable labels");
-  sub->add_option("--out", a->out, "output folder")->required();
-  sub->add_option("--template", a->template_file, "clip annotations whose clips are reused")
-      ->check(CLI::ExistingFile);
-  sub->add_option("--clips", a->clips, "number of clips")->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  sub->add_option("--classes", a->classes, "number of classes")->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  sub->add_option("--features", a->features, "streams as NAME:DIM,...")->capture_default_str();
-  sub->add_option("--seed", a->seed, "random seed")->capture_default_str();
-  sub->add_option("--write", a->write, "h5 (a store), pt or npy (per-clip files)")
-      ->capture_default_str()->check(CLI::IsMember({"h5", "pt", "npy"}));
-  sub->callback([a] { throw NotImplemented("synth"); });
-}
-
-void add_pack(CLI::App& app) {
-  struct Args {
-    std::string annotations, out, dtype = "f16";
-    std::vector<std::string> features;
-    int shards = 1;
-  };
-  auto a = std::make_shared<Args>();
-  auto* sub = app.add_subcommand("pack", "pack feature files into the HDF5 feature store");
-  sub->add_option("--annotations", a->annotations, "clip annotations JSON")->required()
-      ->check(CLI::ExistingFile);
-  sub->add_option("--feature", a->features, "NAME=DIR[:per-clip|per-video] (repeatable)")
-      ->required()->allow_extra_args(false);
-  sub->add_option("--out", a->out, "store file to write")->required();
-  sub->add_option("--dtype", a->dtype, "stored precision")->capture_default_str()
-      ->check(CLI::IsMember({"f16", "f32"}));
-  sub->add_option("--shards", a->shards, "split the store into K files")->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  sub->callback([a] { throw NotImplemented("pack"); });
-}
-
 void add_inspect(CLI::App& app) {
   struct Args {
     std::string path;
@@ -115,10 +56,27 @@ void add_inspect(CLI::App& app) {
       std::cout << config::to_yaml(cfg);
       return;
     }
-    if (!a->overrides.empty()) {
-      throw Error(a->path, "--set applies to configs only");
+    if (!a->overrides.empty()) throw Error(a->path, "--set applies to configs only");
+    if (ends_with(a->path, ".h5") || ends_with(a->path, ".hdf5")) {
+      std::cout << data::summarize_store(a->path);
+      if (a->verify) {
+        const data::VerifyReport report = data::verify_store(a->path);
+        std::cout << "verified: " << report.clips << " clips, " << report.datasets
+                  << " datasets, " << report.values << " values\n";
+        for (const auto& p : report.problems) std::cout << "problem: " << p << "\n";
+        if (!report.problems.empty()) {
+          throw Error(a->path, std::to_string(report.problems.size()) +
+                                   " problems found (listed above)",
+                      "re-pack the affected clips");
+        }
+      }
+      return;
     }
-    throw NotImplemented("inspect of stores, annotations, checkpoints and predictions");
+    if (ends_with(a->path, ".json")) {
+      std::cout << data::summarize(data::read_clip_annotations(a->path));
+      return;
+    }
+    throw NotImplemented("inspect of checkpoints and predictions");
   });
 }
 
@@ -210,8 +168,9 @@ void add_import(CLI::App& app) {
 
 void add_bench(CLI::App& app) {
   struct Args {
-    std::string config, what, json;
+    std::string config, what, json, work_dir = "runs/bench-load";
     int repeat = 5;
+    int64_t clips = 32;
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("bench", "benchmarks (medians against a baseline in the same run)");
@@ -221,7 +180,21 @@ void add_bench(CLI::App& app) {
   sub->add_option("--json", a->json, "results JSON to write");
   sub->add_option("--repeat", a->repeat, "repetitions (the median is reported)")
       ->capture_default_str()->check(CLI::PositiveNumber);
-  sub->callback([a] { throw NotImplemented("bench --what " + a->what); });
+  sub->add_option("--clips", a->clips, "load: clips to read")->capture_default_str();
+  sub->add_option("--work-dir", a->work_dir, "load: folder for the benchmark data")
+      ->capture_default_str();
+  sub->callback([a] {
+    if (a->what == "load") {
+      data::LoadBenchOptions o;
+      o.work_dir = a->work_dir;
+      o.clips = a->clips;
+      o.repeat = a->repeat;
+      o.json_out = a->json;
+      data::run_load_bench(o);
+      return;
+    }
+    throw NotImplemented("bench --what " + a->what);
+  });
 }
 
 }  // namespace asl::cli

@@ -1,0 +1,47 @@
+// File helpers that keep outputs whole: a file is written under a temporary name in the
+// same folder, flushed to disk, then renamed over the target; an error or a kill leaves
+// the target untouched (old content or absent).
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+namespace asl {
+
+// A temporary file next to `target`, renamed onto it by commit(). Destroyed without
+// commit() (an exception, an early return), it removes the temporary file.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string target);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  // Where to write (for libraries that open files by name, such as HDF5).
+  const std::string& temp_path() const { return temp_; }
+  const std::string& target() const { return target_; }
+
+  // Flushes the temporary file to disk and renames it onto the target.
+  void commit();
+
+ private:
+  std::string target_;
+  std::string temp_;
+  bool committed_ = false;
+};
+
+// Writes `bytes` to `path` atomically. Throws asl::Error naming the path.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
+// Whole file as bytes. Throws asl::Error naming the path.
+std::string read_file(const std::string& path);
+
+// Creates a folder and its parents; throws asl::Error naming it.
+void make_dirs(const std::string& path);
+
+bool path_exists(const std::string& path);
+
+// Flushes a written file's data to disk (fsync); throws asl::Error naming it.
+void sync_file(const std::string& path);
+
+}  // namespace asl

@@ -1,0 +1,56 @@
+// Clip annotations: the processed, clip-level layout that ASL/ActionFormer trainers read
+// (see ../shared/ego4d/README.md): a JSON object keyed by clip id. Tensor-free.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace asl::data {
+
+struct Segment {
+  double start = 0;   // seconds, clip-relative
+  double end = 0;
+  std::string label;
+  int64_t label_id = -1;
+};
+
+struct Clip {
+  std::string clip_id;
+  std::string video_id;
+  std::string subset;            // train | val | test
+  double duration = 0;           // seconds
+  double parent_start_sec = 0;   // clip start in the canonical video
+  double parent_end_sec = 0;
+  double v_duration = 0;         // canonical video duration
+  double fps = 0;                // feature rate (features per second)
+  std::vector<Segment> annotations;
+};
+
+struct ClipAnnotations {
+  std::vector<Clip> clips;       // file order
+
+  const Clip* find(const std::string& clip_id) const;  // nullptr when absent
+  // Clips whose subset (case-insensitive) is one of `subsets`, in file order.
+  std::vector<const Clip*> select(const std::vector<std::string>& subsets) const;
+  // label name -> label id over all clips, as the reference builds its label_dict.
+  std::map<std::string, int64_t> label_dict() const;
+};
+
+// Reads and validates a clip-annotation file. Errors name the file, the clip and the key:
+// malformed JSON, missing or ill-typed fields, segments with end < start or outside the
+// clip, label ids inconsistent with label names.
+ClipAnnotations read_clip_annotations(const std::string& path);
+
+// Writes the layout atomically (temporary file, then rename), keys in `clips` order.
+void write_clip_annotations(const ClipAnnotations& annotations, const std::string& path);
+
+// The reference's remove_duplicate_annotations: drops an annotation whose start and end are
+// within 1e-3 s of an earlier kept one's and whose label_id is the same. Order is kept.
+std::vector<Segment> remove_duplicate_annotations(const std::vector<Segment>& segments);
+
+// A one-screen summary (clips per subset, instances, classes, durations).
+std::string summarize(const ClipAnnotations& annotations);
+
+}  // namespace asl::data

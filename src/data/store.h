@@ -1,0 +1,84 @@
+// The HDF5 feature store (SPEC §5): named streams, one group per clip holding one chunked
+// T_f x D_f dataset per stream, float16 or float32, root attributes naming the format,
+// version, streams and dimensions. Optionally sharded into K files behind a small index
+// file, so `store.path` always names one file. Tensor-free.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/feature_io.h"
+
+namespace asl::data {
+
+struct StreamInfo {
+  std::string name;
+  int64_t dim = 0;
+};
+
+struct StoreInfo {
+  std::string format;             // "ego4d-asl-feature-store"
+  int64_t version = 1;
+  std::vector<StreamInfo> streams;
+  DType dtype = DType::F16;
+  std::string source;             // free text: where the features came from
+  int64_t num_clips = 0;
+  int64_t num_shards = 1;
+};
+
+// Writes a store. Clips go to shard hash(clip_id) mod K. Nothing is visible under `path`
+// until commit(): a killed or failed pack never leaves a store that looks complete.
+class StoreWriter {
+ public:
+  StoreWriter(const std::string& path, std::vector<StreamInfo> streams, DType dtype,
+              std::string source, int64_t num_shards = 1);
+  ~StoreWriter();
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
+
+  // One matrix per stream, in the order of `streams`; checks dimensions and finiteness.
+  void write_clip(const std::string& clip_id, const std::vector<FeatureMatrix>& per_stream);
+  void commit();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads a store (a single file or a shard index). Safe to use from several threads.
+class StoreReader {
+ public:
+  explicit StoreReader(const std::string& path);
+  ~StoreReader();
+  StoreReader(const StoreReader&) = delete;
+  StoreReader& operator=(const StoreReader&) = delete;
+
+  const StoreInfo& info() const;
+  bool has_clip(const std::string& clip_id) const;
+  std::vector<std::string> clip_ids() const;
+  int64_t stream_index(const std::string& name) const;  // throws asl::Error when absent
+  // Reads only this clip's dataset(s). Throws asl::Error naming the store and clip.
+  FeatureMatrix read(const std::string& clip_id, int64_t stream) const;
+  std::vector<FeatureMatrix> read_clip(const std::string& clip_id) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct VerifyReport {
+  int64_t clips = 0;
+  int64_t datasets = 0;
+  int64_t values = 0;
+  std::vector<std::string> problems;  // "clip X stream Y: 3 NaN, first at t=.. d=.."
+};
+
+// Reads every dataset of the store and reports NaN/Inf and shape problems.
+VerifyReport verify_store(const std::string& path);
+
+// A one-screen summary: format, version, streams and dimensions, dtype, clips, shards, size.
+std::string summarize_store(const std::string& path);
+
+}  // namespace asl::data

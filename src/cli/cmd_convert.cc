@@ -1,32 +1,35 @@
 // asl convert
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
-#include "core/error.h"
+#include "data/convert.h"
 
 namespace asl::cli {
 
 void add_convert(CLI::App& app) {
-  struct Args {
-    std::vector<std::string> moments;
-    std::string metadata, out, label_map;
-    double feature_fps = 1.875;
-  };
-  auto a = std::make_shared<Args>();
+  auto options = std::make_shared<data::ConvertOptions>();
+  auto out = std::make_shared<std::string>();
   auto* sub = app.add_subcommand("convert", "official Ego4D moments_*.json -> clip annotations");
-  sub->add_option("--moments", a->moments, "official moments_*.json (repeatable)")
+  sub->add_option("--moments", options->moments, "official moments_*.json (repeatable)")
       ->required()->check(CLI::ExistingFile)->allow_extra_args(false);
-  sub->add_option("--metadata", a->metadata, "ego4d.json video metadata")->check(CLI::ExistingFile);
-  sub->add_option("--feature-fps", a->feature_fps, "feature rate in features per second")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--label-map", a->label_map, "label order file (default: built-in Ego4D MQ v1)")
+  sub->add_option("--metadata", options->metadata, "ego4d.json video metadata")
       ->check(CLI::ExistingFile);
-  sub->add_option("--out", a->out, "clip annotations JSON to write")->required();
-  sub->callback([a] { throw NotImplemented("convert"); });
+  sub->add_option("--feature-fps", options->feature_fps, "feature rate in features per second")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--label-map", options->label_map,
+                  "label order file, one name per line (default: built-in Ego4D MQ v1)")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--out", *out, "clip annotations JSON to write")->required();
+  sub->callback([options, out] {
+    const data::ConvertReport report = data::convert_to_file(*options, *out);
+    std::fputs(data::describe(report).c_str(), stdout);
+    std::printf("wrote %s\n", out->c_str());
+  });
 }
 
 }  // namespace asl::cli

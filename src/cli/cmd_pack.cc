@@ -1,12 +1,16 @@
 // asl pack
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "data/pack.h"
+#include "data/store.h"
 
 namespace asl::cli {
 
@@ -27,7 +31,29 @@ void add_pack(CLI::App& app) {
       ->check(CLI::IsMember({"f16", "f32"}));
   sub->add_option("--shards", a->shards, "split the store into K files")->capture_default_str()
       ->check(CLI::PositiveNumber);
-  sub->callback([a] { throw NotImplemented("pack"); });
+  sub->callback([a] {
+    data::PackOptions o;
+    o.annotations = a->annotations;
+    for (const auto& spec : a->features) o.features.push_back(data::parse_feature_spec(spec));
+    o.out = a->out;
+    o.dtype = data::parse_dtype(a->dtype);
+    o.shards = a->shards;
+    const data::PackReport report = data::pack_store(o);
+
+    const data::StoreInfo info = data::StoreReader(o.out).info();
+    std::ostringstream s;
+    s << "packed " << report.clips << " clips into " << o.out << " (" << a->dtype << ", "
+      << info.num_shards << (info.num_shards == 1 ? " file" : " shards") << ")\n";
+    s << "streams: ";
+    for (size_t i = 0; i < info.streams.size(); ++i) {
+      s << (i ? ", " : "") << info.streams[i].name << " " << info.streams[i].dim;
+    }
+    char tail[128];
+    std::snprintf(tail, sizeof tail, "\nsize: %.1f MiB, time: %.1f s\n",
+                  static_cast<double>(report.bytes) / (1 << 20), report.seconds);
+    s << tail;
+    std::fputs(s.str().c_str(), stdout);
+  });
 }
 
 }  // namespace asl::cli

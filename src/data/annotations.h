@@ -38,9 +38,15 @@ struct ClipAnnotations {
   std::map<std::string, int64_t> label_dict() const;
 };
 
+// How far (seconds) a segment may reach outside [0, duration] of its clip. The Ego4D MQ v1
+// annotations overshoot by up to 7.2 s: annotators marked the nominal 480 s end of clips that
+// are shorter (docs/annotations.md). Anything further out is a wrong clip or wrong units.
+constexpr double kSegmentTolerance = 8.0;
+
 // Reads and validates a clip-annotation file. Errors name the file, the clip and the key:
 // malformed JSON, missing or ill-typed fields, segments with end < start or outside the
-// clip, label ids inconsistent with label names.
+// clip (beyond kSegmentTolerance), negative label ids, label ids inconsistent with label
+// names, a train/val clip without annotations, a clip id given twice.
 ClipAnnotations read_clip_annotations(const std::string& path);
 
 // Writes the layout atomically (temporary file, then rename), keys in `clips` order.

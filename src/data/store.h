@@ -62,6 +62,10 @@ class StoreReader {
   // Reads only this clip's dataset(s). Throws asl::Error naming the store and clip.
   FeatureMatrix read(const std::string& clip_id, int64_t stream) const;
   std::vector<FeatureMatrix> read_clip(const std::string& clip_id) const;
+  // T of one clip's stream, from the dataset's shape (reads no values).
+  int64_t rows(const std::string& clip_id, int64_t stream) const;
+  // The files making up the store: the index (when sharded) then the data files.
+  std::vector<std::string> files() const;
 
  private:
   struct Impl;

@@ -1,8 +1,16 @@
 // `asl synth`: a synthetic Ego4D-shaped dataset whose labels are learnable (the generative
-// model is documented in docs/data.md). Deterministic for a seed. Tensor-free.
+// model, its parameters and why they are what they are: docs/synth.md). Deterministic for
+// a seed. Tensor-free.
+//
+// Three layers, each usable alone:
+//   - the layout: which clips, durations, segments, labels and subsets (drawn from
+//     distributions fitted to the real annotations, or taken from a template file);
+//   - the generator: one timeline's per-stream features from the instances it shows;
+//   - synthesize(): both, written as clip annotations plus a store or feature files.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,11 +38,127 @@ struct SynthReport {
   int64_t instances = 0;
   std::string annotations_path;       // out_dir/clip_annotations.json
   std::vector<std::string> outputs;   // the store, or one folder per stream
+  int64_t classes = 0;
+  std::map<std::string, int64_t> clips_per_subset;
+  int64_t videos = 0;                 // canonical videos the clips come from
+  int64_t feature_files = 0;          // files written per stream (pt/npy), or 1 (h5)
+  double seconds = 0;
 };
 
 // Parses "NAME:DIM,NAME:DIM"; throws asl::Error naming the bad entry.
 std::vector<StreamInfo> parse_streams(const std::string& spec);
 
 SynthReport synthesize(const SynthOptions& options);
+
+// A few lines for the terminal: clips per subset, instances, classes, streams, outputs.
+std::string format_synth_report(const SynthReport& report, const SynthOptions& options);
+
+// ---- Layout ---------------------------------------------------------------------------
+
+// Feature rows of a clip (or a canonical video) of `seconds` at `fps`: round(seconds * fps),
+// at least 1. Row r covers [r / fps, (r + 1) / fps). (cut_to_clip of per-video features
+// takes every row a clip overlaps, so it gives 0 to 2 rows more.)
+int64_t synth_rows(double seconds, double fps);
+
+// `clips` clips drawn from distributions fitted to the Ego4D MQ v1 annotations, grouped in
+// canonical videos, subsets about 70/20/10 (train/val/test; test clips carry no annotations,
+// as in the real file). A clip depends only on (seed, its position): asking for more clips
+// appends clips and changes none of the earlier ones.
+ClipAnnotations draw_synth_clips(int64_t clips, int64_t classes, uint64_t seed, double fps);
+
+// Template clips for a synthetic dataset. With `classes` below the template's label count,
+// keeps the `classes` most frequent labels (instance counts over the whole file, ties by
+// label id), renumbered 0.. by that rank, and drops the other instances and the train/val
+// clips left without any; otherwise keeps every label and its id. Then keeps `clips` of the
+// clips (all when there are fewer), stratified by subset: each subset's share is kept
+// (largest remainders), the clips of a subset chosen in an order given by hashing (seed,
+// clip id). File order is kept and every clip's fps is set to `fps`. `where` names the
+// template in errors (asking for more classes than it has labels).
+ClipAnnotations select_template_clips(const ClipAnnotations& templ, int64_t clips,
+                                      int64_t classes, uint64_t seed, double fps,
+                                      const std::string& where);
+
+// What a clip's features show: its annotations or, for a clip without any (the unannotated
+// test split), instances drawn like a synthetic clip's from (seed, clip id), so that test
+// features look like the others while their ground truth stays hidden.
+std::vector<Segment> synth_shown_segments(const Clip& clip, int64_t classes, uint64_t seed);
+
+// ---- Generator ------------------------------------------------------------------------
+
+// The generative model's parameters; docs/synth.md explains each value.
+struct SynthModel {
+  double noise = 1.0;                  // white noise, std per channel
+  double stream_bias = 0.5;            // a fixed mean per stream, std per channel
+  double timeline_bias = 0.3;          // an offset per clip or video, std per channel
+  double drift = 0.5;                  // the slow background, std per channel
+  int drift_components = 3;            // sinusoids with periods drawn in:
+  double drift_min_period = 60.0;      //   seconds
+  double drift_max_period = 480.0;
+  double strong_snr = 6.0;             // an instance's amplitude along its class direction
+  double weak_snr = 2.0;               //   (noise 1: in noise std): strong streams / the last
+  double shared = 0.5;                 // share of a prototype's energy common to all classes
+  double variation = 0.3;              // per-timeline change of a prototype (relative norm)
+  double gain_min = 0.8;               // per-instance strength, uniform in [min, max]
+  double gain_max = 1.2;
+  double ramp = 1.0;                   // onset/offset width, seconds (at most half the instance)
+  double distractor_rate = 1.0 / 120;  // distractors per second of timeline (Poisson)
+  double distractor_strength = 0.4;    // relative to an instance's
+  double distractor_median_len = 2.0;  // seconds (log-normal, log-std below)
+  double distractor_log_std = 0.5;
+  double distractor_clearance = 2.0;   // seconds kept free around every instance
+};
+
+// One burst of a class pattern on a timeline: an instance (strength = its gain) or a
+// distractor (strength = distractor_strength times a gain).
+struct SynthEvent {
+  double start = 0;   // seconds on the timeline
+  double end = 0;
+  int64_t label_id = 0;
+  double strength = 1;
+  bool distractor = false;
+};
+
+// Renders timelines. Prototypes are fixed by (seed, stream name, class), so they do not
+// depend on the number of classes or on the other streams; everything a timeline draws is
+// seeded by (seed, key, stream name), the key being its clip or video id.
+class SynthGenerator {
+ public:
+  SynthGenerator(std::vector<StreamInfo> streams, int64_t num_classes, uint64_t seed,
+                 SynthModel model = {});
+
+  const std::vector<StreamInfo>& streams() const { return streams_; }
+  int64_t num_classes() const { return num_classes_; }
+  const SynthModel& model() const { return model_; }
+
+  // The unit-length direction of a class in a stream (before a timeline's variation).
+  const std::vector<float>& prototype(int64_t stream, int64_t label_id) const;
+  // strong_snr, or weak_snr for the last stream when there are several.
+  double snr(int64_t stream) const;
+
+  // The soft envelope of an instance [start, end] at time t: 0 outside, 1 inside, smooth
+  // ramps of width min(ramp, (end - start) / 2) centred on the boundaries (0.5 there).
+  static double envelope(double start, double end, double ramp, double t);
+
+  // A timeline's events: its instances with their gains, then distractors of uniformly
+  // drawn classes placed where no instance is (distractor_clearance plus a ramp away).
+  std::vector<SynthEvent> events(const std::string& key, double duration,
+                                 const std::vector<Segment>& instances) const;
+
+  // Per-stream features (rows x dim) of the timeline `key` showing `events`.
+  std::vector<FeatureMatrix> render_events(const std::string& key, int64_t rows, double fps,
+                                           const std::vector<SynthEvent>& events) const;
+
+  // events() then render_events() over rows / fps seconds.
+  std::vector<FeatureMatrix> render(const std::string& key, int64_t rows, double fps,
+                                    const std::vector<Segment>& instances) const;
+
+ private:
+  std::vector<StreamInfo> streams_;
+  int64_t num_classes_;
+  uint64_t seed_;
+  SynthModel model_;
+  std::vector<std::vector<std::vector<float>>> prototypes_;  // [stream][class][dim]
+  std::vector<std::vector<float>> stream_bias_;              // [stream][dim]
+};
 
 }  // namespace asl::data

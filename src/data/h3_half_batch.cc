@@ -1,0 +1,60 @@
+#include "data/h3_half_batch.h"
+
+#include "data/half.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define ASL_HAVE_F16C_PATH 1
+#endif
+
+namespace asl::data {
+namespace {
+
+#ifdef ASL_HAVE_F16C_PATH
+__attribute__((target("avx,f16c"))) void halves_to_floats_f16c(const uint16_t* in, float* out,
+                                                               size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+  }
+  for (; i < n; ++i) out[i] = half_to_float(in[i]);
+}
+
+__attribute__((target("avx,f16c"))) void floats_to_halves_f16c(const float* in, uint16_t* out,
+                                                               size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), h);
+  }
+  for (; i < n; ++i) out[i] = float_to_half(in[i]);
+}
+
+bool cpu_has_f16c() {
+  static const bool has = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  return has;
+}
+#else
+bool cpu_has_f16c() { return false; }
+#endif
+
+}  // namespace
+
+bool half_batch_uses_f16c() { return cpu_has_f16c(); }
+
+void halves_to_floats(const uint16_t* in, float* out, size_t n) {
+#ifdef ASL_HAVE_F16C_PATH
+  if (cpu_has_f16c()) return halves_to_floats_f16c(in, out, n);
+#endif
+  for (size_t i = 0; i < n; ++i) out[i] = half_to_float(in[i]);
+}
+
+void floats_to_halves(const float* in, uint16_t* out, size_t n) {
+#ifdef ASL_HAVE_F16C_PATH
+  if (cpu_has_f16c()) return floats_to_halves_f16c(in, out, n);
+#endif
+  for (size_t i = 0; i < n; ++i) out[i] = float_to_half(in[i]);
+}
+
+}  // namespace asl::data

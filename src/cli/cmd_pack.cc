@@ -48,9 +48,10 @@ void add_pack(CLI::App& app) {
     for (size_t i = 0; i < info.streams.size(); ++i) {
       s << (i ? ", " : "") << info.streams[i].name << " " << info.streams[i].dim;
     }
+    const double mib = static_cast<double>(report.bytes) / (1 << 20);
     char tail[128];
-    std::snprintf(tail, sizeof tail, "\nsize: %.1f MiB, time: %.1f s\n",
-                  static_cast<double>(report.bytes) / (1 << 20), report.seconds);
+    std::snprintf(tail, sizeof tail, "\nsize: %.*f MiB, time: %.2f s\n", mib < 10 ? 2 : 1, mib,
+                  report.seconds);
     s << tail;
     std::fputs(s.str().c_str(), stdout);
   });

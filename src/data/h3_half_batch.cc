@@ -1,5 +1,7 @@
 #include "data/h3_half_batch.h"
 
+#include <cstring>
+
 #include "data/half.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -31,11 +33,47 @@ __attribute__((target("avx,f16c"))) void floats_to_halves_f16c(const float* in, 
   for (; i < n; ++i) out[i] = float_to_half(in[i]);
 }
 
+// In place: output i (bytes [4i, 4i+4)) never reaches an input not yet read (bytes from
+// 2n+2i on), for whole vectors and the scalar tail alike. Loads and stores go through
+// intrinsics or memcpy, which may alias.
+__attribute__((target("avx,f16c"))) void expand_in_place_f16c(float* buf, size_t n) {
+  const unsigned char* in = reinterpret_cast<const unsigned char*>(buf) + 2 * n;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 2 * i));
+    _mm256_storeu_ps(buf + i, _mm256_cvtph_ps(h));
+  }
+  for (; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, in + 2 * i, 2);
+    const float f = half_to_float(h);
+    std::memcpy(buf + i, &f, 4);
+  }
+}
+
 bool cpu_has_f16c() {
   static const bool has = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
   return has;
 }
 #else
+// In place: output i (bytes [4i, 4i+4)) never reaches an input not yet read (bytes from
+// 2n+2i on), for whole vectors and the scalar tail alike. Loads and stores go through
+// intrinsics or memcpy, which may alias.
+__attribute__((target("avx,f16c"))) void expand_in_place_f16c(float* buf, size_t n) {
+  const unsigned char* in = reinterpret_cast<const unsigned char*>(buf) + 2 * n;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 2 * i));
+    _mm256_storeu_ps(buf + i, _mm256_cvtph_ps(h));
+  }
+  for (; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, in + 2 * i, 2);
+    const float f = half_to_float(h);
+    std::memcpy(buf + i, &f, 4);
+  }
+}
+
 bool cpu_has_f16c() { return false; }
 #endif
 
@@ -48,6 +86,19 @@ void halves_to_floats(const uint16_t* in, float* out, size_t n) {
   if (cpu_has_f16c()) return halves_to_floats_f16c(in, out, n);
 #endif
   for (size_t i = 0; i < n; ++i) out[i] = half_to_float(in[i]);
+}
+
+void expand_halves_in_place(float* buf, size_t n) {
+#ifdef ASL_HAVE_F16C_PATH
+  if (cpu_has_f16c()) return expand_in_place_f16c(buf, n);
+#endif
+  const unsigned char* in = reinterpret_cast<const unsigned char*>(buf) + 2 * n;
+  for (size_t i = 0; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, in + 2 * i, 2);
+    const float f = half_to_float(h);
+    std::memcpy(buf + i, &f, 4);
+  }
 }
 
 void floats_to_halves(const float* in, uint16_t* out, size_t n) {

@@ -3,8 +3,8 @@
 namespace asl::data::h5 {
 namespace {
 
-std::mutex& library_mutex() {
-  static std::mutex m;
+std::recursive_mutex& library_mutex() {
+  static std::recursive_mutex m;
   return m;
 }
 
@@ -148,6 +148,11 @@ herr_t keep_innermost(unsigned n, const H5E_error2_t* err, void* data) {
 }  // namespace
 
 Lock::Lock() : guard_(library_mutex()) {
+  // HDF5 1.10 crashes in its exit handler (H5F__close_cb) after a failed raw-data write,
+  // e.g. on a full disk, turning a clean error exit into a segfault. Every file the store
+  // opens is closed explicitly, so the handler is not needed. Must precede HDF5's start.
+  static const bool no_exit_handler = [] { return H5dont_atexit() >= 0; }();
+  (void)no_exit_handler;
   thread_local bool silenced = false;
   if (!silenced) {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
@@ -159,6 +164,9 @@ std::string last_error() {
   std::string message;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, keep_innermost, &message);
   H5Eclear2(H5E_DEFAULT);
+  for (char& c : message) {
+    if (c == '\n' || c == '\r') c = ' ';  // errors are one line
+  }
   return message.empty() ? "unknown HDF5 error" : message;
 }
 

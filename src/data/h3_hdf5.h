@@ -15,8 +15,9 @@
 
 namespace asl::data::h5 {
 
-// Held around every HDF5 call. Also silences HDF5's own error printing for the calling
-// thread (a thread-safe HDF5 build keeps one error stack per thread).
+// Held around every HDF5 call (recursive: a scope holding it may close handles, which
+// take it too). Also silences HDF5's own error printing for the calling thread (a
+// thread-safe HDF5 build keeps one error stack per thread).
 class Lock {
  public:
   Lock();
@@ -24,10 +25,11 @@ class Lock {
   Lock& operator=(const Lock&) = delete;
 
  private:
-  std::lock_guard<std::mutex> guard_;
+  std::lock_guard<std::recursive_mutex> guard_;
 };
 
-// An HDF5 identifier closed by `close` on destruction (which must happen under Lock).
+// An HDF5 identifier closed by `close` on destruction, under Lock: a handle may outlive
+// the scope that opened it (e.g. while a buffer is allocated without the lock).
 class Handle {
  public:
   using Closer = herr_t (*)(hid_t);
@@ -51,7 +53,10 @@ class Handle {
   // Closes now; returns false when HDF5 reports a failure (e.g. flushing a file).
   bool reset() {
     bool ok = true;
-    if (id_ >= 0 && close_) ok = close_(id_) >= 0;
+    if (id_ >= 0 && close_) {
+      Lock lock;
+      ok = close_(id_) >= 0;
+    }
     id_ = -1;
     return ok;
   }

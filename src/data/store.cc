@@ -308,6 +308,7 @@ struct StoreWriter::Impl {
   std::vector<std::string> renamed;   // shard files already moved into place by commit()
   Handle file_half, mem_half;
   bool committed = false;
+  std::string failure;  // an HDF5 write failed: the files may hold part of a clip
 
   ~Impl() {
     h5::Lock lock;
@@ -376,6 +377,9 @@ void StoreWriter::write_clip(const std::string& clip_id,
                              const std::vector<FeatureMatrix>& per_stream) {
   Impl& w = *impl_;
   if (w.committed) throw Error(w.path, "clip " + clip_id + " written after commit()");
+  if (!w.failure.empty()) {
+    throw Error(w.path, "clip " + clip_id + " not written: writing " + w.failure + " failed");
+  }
   check_link_name(clip_id, "clip id", w.path);
   if (w.seen.count(clip_id)) {
     throw Error(clip_where(w.path, clip_id), "clip written twice", "each clip id must be unique");
@@ -435,7 +439,8 @@ void StoreWriter::write_clip(const std::string& clip_id,
     Handle group(H5Gcreate2(sh.h5.get(), clip_id.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                  H5Gclose);
     if (!group.valid()) {
-      throw Error(clip_where(target, clip_id), "cannot create the clip's group: " + h5::last_error(),
+      w.failure = clip_where(target, clip_id);
+      throw Error(w.failure, "cannot create the clip's group: " + h5::last_error(),
                   "check the free disk space");
     }
     const size_t elem = w.dtype == DType::F16 ? 2 : 4;
@@ -462,8 +467,9 @@ void StoreWriter::write_clip(const std::string& clip_id,
               : H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
                          m.values.data());
       if (rc < 0) {
-        throw Error(stream_where(target, clip_id, w.streams[s].name),
-                    "cannot write the features: " + h5::last_error(), "check the free disk space");
+        w.failure = stream_where(target, clip_id, w.streams[s].name);
+        throw Error(w.failure, "cannot write the features: " + h5::last_error(),
+                    "check the free disk space");
       }
     }
   }
@@ -476,6 +482,10 @@ void StoreWriter::write_clip(const std::string& clip_id,
 void StoreWriter::commit() {
   Impl& w = *impl_;
   if (w.committed) return;
+  if (!w.failure.empty()) {
+    throw Error(w.path, "not committed: writing " + w.failure + " failed earlier",
+                "fix the cause and pack again");
+  }
   const bool sharded = w.shards.size() > 1;
   const int64_t num_shards = static_cast<int64_t>(w.shards.size());
   std::unique_ptr<AtomicFile> index;
@@ -707,36 +717,34 @@ struct StoreReader::Impl {
     if (stream < 0 || stream >= static_cast<int64_t>(info.streams.size())) {
       throw Error(path, "stream number " + std::to_string(stream) + " out of range");
     }
-    FeatureMatrix m;
-    std::vector<uint16_t> raw;
+    int64_t rows = 0;
+    size_t elem = 0;
+    Handle ds;
     {
       h5::Lock lock;
-      int64_t rows = 0;
-      size_t elem = 0;
-      Handle ds = open_dataset(clip_id, stream, rows, elem);
-      m = FeatureMatrix(rows, info.streams[static_cast<size_t>(stream)].dim);
-      herr_t rc;
-      if (elem == 2) {
-        // Raw half bits, converted below without the lock: several times faster than
-        // HDF5's own float16 -> float conversion (docs/store.md).
-        raw.resize(m.values.size());
-        rc = raw.empty() ? 0
-                         : H5Dread(ds.get(), mem_half.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                   raw.data());
-      } else {
-        rc = m.values.empty() ? 0
-                              : H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL,
-                                        H5P_DEFAULT, m.values.data());
-      }
-      if (rc < 0) {
+      ds = open_dataset(clip_id, stream, rows, elem);
+    }
+    // Allocated (and zeroed) without the lock, so that other threads can read meanwhile.
+    FeatureMatrix m(rows, info.streams[static_cast<size_t>(stream)].dim);
+    const bool halves = elem == 2;
+    if (!m.values.empty()) {
+      // float16: the raw half bits land in the back half of the output buffer and are
+      // widened in place below, without the lock. HDF5's own float16 -> float conversion
+      // is about 70x slower (docs/store.md).
+      unsigned char* dest = reinterpret_cast<unsigned char*>(m.values.data());
+      if (halves) dest += 2 * m.values.size();  // the last 2n of the 4n bytes
+      h5::Lock lock;
+      if (H5Dread(ds.get(), halves ? mem_half.get() : H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL,
+                  H5P_DEFAULT, dest) < 0) {
         const int32_t shard = shard_of.at(clip_id);
         throw Error(stream_where(shard_paths[static_cast<size_t>(shard)], clip_id,
                                  info.streams[static_cast<size_t>(stream)].name),
                     "cannot read the features: " + h5::last_error(),
                     "the file is truncated or damaged; re-create it with asl pack");
       }
+      ds.reset();
     }
-    if (!raw.empty()) halves_to_floats(raw.data(), m.values.data(), raw.size());
+    if (halves) expand_halves_in_place(m.values.data(), m.values.size());
     return m;
   }
 };

@@ -133,12 +133,12 @@ class FileSink : public FeatureSink {
     for (size_t s = 0; s < o_.streams.size(); ++s) {
       const std::string path =
           join_path(join_path(o_.out_dir, o_.streams[s].name), name + "." + o_.write);
-      cleanup_.file(path);
       if (o_.write == "pt") {
         write_pt(path, m[s], o_.dtype);
       } else {
         write_npy(path, m[s], o_.dtype);
       }
+      cleanup_.file(path);  // only once written: a failed write is atomic and leaves nothing
     }
   }
 

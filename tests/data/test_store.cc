@@ -2,6 +2,11 @@
 // refusal of damaged or foreign files with clear errors, thread safety, verify/summarize.
 #include <gtest/gtest.h>
 #include <hdf5.h>
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 
 #include <cmath>
 #include <cstring>
@@ -315,6 +320,32 @@ TEST(Store, WriterRejectsBadClips) {
   EXPECT_TRUE(listing(dir).empty());
 }
 
+// A write that fails half-way (here: a file size limit, as a full disk would) poisons the
+// writer: commit() refuses and nothing is left. Runs in a child process (the limit stays there).
+int failed_write_child(const std::string& dir) {
+  std::signal(SIGXFSZ, SIG_IGN);
+  const rlimit limit{1 << 20, 1 << 20};
+  setrlimit(RLIMIT_FSIZE, &limit);
+  std::string first, second;
+  {
+    StoreWriter w(dir + "/feats.h5", {{"a", 1024}}, DType::F32, "");
+    first = error_of([&] { w.write_clip("big", {FeatureMatrix(2048, 1024)}); });  // 8 MiB
+    second = error_of([&] { w.commit(); });
+  }
+  std::fprintf(stderr, "%s\n%s\n", first.c_str(), second.c_str());
+  const bool ok =
+      first.find("clip big, stream a: cannot write the features") != std::string::npos &&
+      second.find("not committed") != std::string::npos && listing(dir).empty();
+  return ok ? 0 : 1;
+}
+
+TEST(StoreDeathTest, FailedWriteIsNeverCommitted) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // LibTorch has threads: re-run, not fork
+  const std::string dir = fresh_dir("diskfull");
+  EXPECT_EXIT(std::exit(failed_write_child(dir)), ::testing::ExitedWithCode(0),
+              "cannot write the features");
+}
+
 TEST(Store, ReadersShareAStoreAcrossThreads) {
   const std::string path = fresh_dir("threads") + "/feats.h5";
   write_store(path, 8, DType::F16, 2);
@@ -380,6 +411,22 @@ TEST(Store, VerifyFindsNonFiniteValuesAndBadShapes) {
                                    "stream's dimension is 5");
 }
 
+TEST(Store, MissingDatasetIsReportedWithoutHdf5Printing) {
+  const std::string path = fresh_dir("nodataset") + "/feats.h5";
+  write_store(path, 2, DType::F16, 1);
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Ldelete(f, "clip-1/omnivore", H5P_DEFAULT);
+  H5Fclose(f);
+  const StoreReader r(path);
+  std::string msg;
+  ::testing::internal::CaptureStderr();
+  // A new thread: a thread-safe HDF5 build keeps its error-printing switch per thread.
+  std::thread([&] { msg = error_of([&] { r.read_clip("clip-1"); }); }).join();
+  const std::string printed = ::testing::internal::GetCapturedStderr();
+  EXPECT_CONTAINS(msg, path + ", clip clip-1, stream omnivore: the stream's dataset is missing");
+  EXPECT_EQ(printed, "");
+}
+
 TEST(Store, SummaryNamesLayoutAndCounts) {
   const std::string path = fresh_dir("summary") + "/feats.h5";
   write_store(path, 3, DType::F16, 2);
@@ -422,6 +469,17 @@ TEST(HalfBatch, MatchesTheScalarConversion) {
   int mismatches = 0;
   for (size_t i = 0; i < floats.size(); ++i) mismatches += halves[i] != float_to_half(floats[i]);
   EXPECT_EQ(mismatches, 0);
+}
+
+TEST(HalfBatch, ExpandsInPlaceFromTheBackOfTheBuffer) {
+  for (const size_t n : {size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{1003}}) {
+    std::vector<uint16_t> in(n);
+    for (size_t i = 0; i < n; ++i) in[i] = static_cast<uint16_t>((i * 2654435761u) & 0x7bffu);
+    std::vector<float> buf(n, -1.0f);
+    std::memcpy(reinterpret_cast<unsigned char*>(buf.data()) + 2 * n, in.data(), 2 * n);
+    expand_halves_in_place(buf.data(), n);
+    for (size_t i = 0; i < n; ++i) EXPECT_EQ(buf[i], half_to_float(in[i])) << n << " " << i;
+  }
 }
 
 }  // namespace

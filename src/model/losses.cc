@@ -16,7 +16,8 @@ constexpr char kWhere[] = "losses";
 // The reference computes these losses in float32 (`.float()`); double stays double so
 // gradient checks can run in double precision.
 at::Tensor at_least_float(const at::Tensor& t) {
-  return at::isReducedFloatingType(t.scalar_type()) ? t.to(at::kFloat) : t;
+  const at::ScalarType type = t.scalar_type();
+  return type == at::kHalf || type == at::kBFloat16 ? t.to(at::kFloat) : t;
 }
 
 void check_batch(const NetworkOutputs& outputs, const BatchTargets& targets,

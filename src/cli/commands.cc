@@ -12,6 +12,7 @@
 #include "data/annotations.h"
 #include "data/load_bench.h"
 #include "data/store.h"
+#include "model/summary.h"
 
 namespace asl::cli {
 namespace {
@@ -52,7 +53,10 @@ void add_inspect(CLI::App& app) {
   sub->callback([a] {
     if (ends_with(a->path, ".yaml") || ends_with(a->path, ".yml")) {
       const config::Config cfg = config::load_config(a->path, a->overrides);
-      if (a->params) throw NotImplemented("inspect --params");
+      if (a->params) {
+        std::cout << model::summarize_parameters(cfg).text;
+        return;
+      }
       std::cout << config::to_yaml(cfg);
       return;
     }
@@ -147,23 +151,6 @@ void add_score(CLI::App& app) {
   sub->add_option("--json", a->json, "metrics JSON to write");
   sub->add_option("--threads", a->threads, "worker threads (0: all cores)")->capture_default_str();
   sub->callback([a] { throw NotImplemented("score"); });
-}
-
-void add_import(CLI::App& app) {
-  struct Args {
-    std::string checkpoint, config, out;
-  };
-  auto a = std::make_shared<Args>();
-  auto* sub = app.add_subcommand("import", "reference PyTorch checkpoint -> native checkpoint");
-  sub->add_option("PYTORCH_CHECKPOINT", a->checkpoint, "reference checkpoint (.pth.tar)")
-      ->required()->check(CLI::ExistingFile);
-  sub->add_option("--config", a->config, "config of the model it belongs to")->required()
-      ->check(CLI::ExistingFile);
-  sub->add_option("--out", a->out, "native checkpoint to write")->required();
-  sub->callback([a] {
-    config::load_config(a->config);
-    throw NotImplemented("import");
-  });
 }
 
 void add_bench(CLI::App& app) {

@@ -12,6 +12,7 @@
 #include "data/annotations.h"
 #include "data/load_bench.h"
 #include "data/store.h"
+#include "train/bench_model.h"
 #include "model/summary.h"
 
 namespace asl::cli {
@@ -158,6 +159,8 @@ void add_bench(CLI::App& app) {
     std::string config, what, json, work_dir = "runs/bench-load";
     int repeat = 5;
     int64_t clips = 32;
+    int threads = 2;
+    std::vector<std::string> overrides;
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("bench", "benchmarks (medians against a baseline in the same run)");
@@ -168,9 +171,24 @@ void add_bench(CLI::App& app) {
   sub->add_option("--repeat", a->repeat, "repetitions (the median is reported)")
       ->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--clips", a->clips, "load: clips to read")->capture_default_str();
+  sub->add_option("--threads", a->threads, "train/infer: LibTorch threads")->capture_default_str();
+  sub->add_option("--set", a->overrides, "config override key.path=value (repeatable)")
+      ->allow_extra_args(false);
   sub->add_option("--work-dir", a->work_dir, "load: folder for the benchmark data")
       ->capture_default_str();
   sub->callback([a] {
+    if (a->what == "train" || a->what == "infer") {
+      if (a->config.empty()) throw Error("asl bench", "--what " + a->what + " needs a CONFIG");
+      train::ModelBenchOptions o;
+      o.config = a->config;
+      o.overrides = a->overrides;
+      o.what = a->what;
+      o.repeat = a->repeat;
+      o.threads = a->threads;
+      o.json_out = a->json;
+      train::run_model_bench(o);
+      return;
+    }
     if (a->what == "load") {
       data::LoadBenchOptions o;
       o.work_dir = a->work_dir;

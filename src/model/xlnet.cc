@@ -34,7 +34,9 @@ at::Tensor rel_shift_bnij(const at::Tensor& x, int64_t klen) {
   at::Tensor y = x.reshape({s[0], s[1], s[3], s[2]});
   y = y.slice(2, 1);
   y = y.reshape({s[0], s[1], s[2], s[3] - 1});
-  return at::index_select(y, 3, at::arange(klen, x.options().dtype(at::kLong)));
+  // The reference's index_select of columns 0..klen-1 is a plain narrow: same values, and
+  // no gather / scatter-add over the [B, n, T, T] scores in the forward and backward passes.
+  return y.narrow(3, 0, klen);
 }
 
 }  // namespace

@@ -1,0 +1,63 @@
+// One training iteration as the reference runs it (train.py / train_one_epoch):
+// grads to none -> forward -> targets -> losses -> backward -> global L2 clipping ->
+// AdamW step with the scheduled rate -> schedule step -> EMA update. Times each part.
+#pragma once
+
+#include <torch/optim/adamw.h>
+
+#include <memory>
+
+#include "core/config.h"
+#include "data/loader.h"
+#include "model/asl_model.h"
+#include "model/losses.h"
+#include "model/targets.h"
+#include "train/ema.h"
+#include "train/schedule.h"
+
+namespace asl::train {
+
+struct StepTimes {
+  double forward_loss = 0;  // network, targets, losses
+  double backward = 0;
+  double clip = 0;
+  double optimizer = 0;     // AdamW and the schedule
+  double ema = 0;
+  double total() const { return forward_loss + backward + clip + optimizer + ema; }
+};
+
+struct StepResult {
+  double cls_loss = 0, reg_loss = 0, al_loss = 0, final_loss = 0;
+  double grad_norm = 0;
+  double lr = 0;             // the rate this step ran with
+  int64_t num_pos = 0;
+  double loss_normalizer = 0;
+  StepTimes times;
+};
+
+class TrainStep {
+ public:
+  TrainStep(const config::Config& cfg, model::PtTransformer model, int64_t iterations_per_epoch);
+
+  // Runs one iteration on a training batch (feats/masks padded, items with segments).
+  StepResult run(const data::Batch& batch);
+
+  model::PtTransformer& model() { return model_; }
+  ModelEma& ema() { return *ema_; }
+  LrSchedule& schedule() { return schedule_; }
+  model::LossNormalizer& normalizer() { return normalizer_; }
+  torch::optim::AdamW& optimizer() { return *optimizer_; }
+
+ private:
+  config::Config cfg_;
+  model::PtTransformer model_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  LrSchedule schedule_;
+  std::unique_ptr<ModelEma> ema_;
+  model::LossNormalizer normalizer_;
+  model::TargetOptions target_options_;
+  model::LossOptions loss_options_;
+  std::vector<at::Tensor> params_;
+};
+
+}  // namespace asl::train

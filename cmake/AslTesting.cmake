@@ -3,6 +3,7 @@ function(asl_add_test name)
   cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
   target_compile_definitions(${name} PRIVATE
     ASL_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
     ASL_BINARY="$<TARGET_FILE:asl>")

@@ -1,6 +1,8 @@
 // The `asl` command as a user meets it: subcommands, --help, exit codes, one-line errors.
 #include <gtest/gtest.h>
 
+#include "common/test_util.h"
+
 #include <fstream>
 #include <string>
 
@@ -13,9 +15,6 @@ namespace {
 const std::string kConfigs = std::string(ASL_SOURCE_DIR) + "/configs/";
 const char* kSubcommands[] = {"convert", "synth", "pack",  "inspect", "train",
                               "eval",    "infer", "score", "import",  "bench"};
-
-#define EXPECT_HAS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "in: " << (haystack)
 
 TEST(Cli, HelpListsEverySubcommand) {
   const RunResult r = run_asl({"--help"});

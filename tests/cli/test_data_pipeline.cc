@@ -2,6 +2,8 @@
 // layout) -> pack -> inspect --verify, and the config-driven dataset reading the store.
 #include <gtest/gtest.h>
 
+#include "common/test_util.h"
+
 #include <filesystem>
 #include <string>
 #include <unistd.h>
@@ -15,9 +17,6 @@ namespace asl::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-#define EXPECT_HAS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "in: " << (haystack)
 
 const std::string kTemplate = std::string(ASL_SOURCE_DIR) + "/../shared/ego4d/clip_annotations.json";
 

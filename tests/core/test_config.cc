@@ -1,6 +1,8 @@
 // Config loader: reference defaults, derived fields, overrides, every error kind.
 #include <gtest/gtest.h>
 
+#include "common/test_util.h"
+
 #include <fstream>
 #include <set>
 #include <string>
@@ -12,6 +14,8 @@
 namespace asl::config {
 namespace {
 
+using asl::testing::error_of;
+
 const std::string kConfigs = std::string(ASL_SOURCE_DIR) + "/configs/";
 
 Config load_text(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
@@ -19,20 +23,6 @@ Config load_text(const std::string& yaml, const std::vector<std::string>& overri
 }
 
 // The message of the asl::Error thrown by f (fails the test if none is thrown).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an asl::Error";
-  return "";
-}
-
-#define EXPECT_HAS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "in: " << (haystack)
-
 // ---- defaults: ego4d_asl libs/core/config.py DEFAULTS ----
 
 TEST(ConfigDefaults, MatchTheReferenceDefaults) {

@@ -2,6 +2,8 @@
 // hand-written files and on the real Ego4D MQ v1 annotations.
 #include <gtest/gtest.h>
 
+#include "common/test_util.h"
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -19,12 +21,11 @@
 namespace asl::data {
 namespace {
 
+using asl::testing::error_of;
+
 using Json = nlohmann::ordered_json;
 
 const std::string kRealClips = std::string(ASL_SOURCE_DIR) + "/../shared/ego4d/clip_annotations.json";
-
-#define EXPECT_HAS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "in: " << (haystack)
 
 // A fresh folder per test under the GoogleTest temp dir.
 std::string temp_dir() {
@@ -38,16 +39,6 @@ std::string temp_dir() {
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
-}
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no asl::Error thrown";
-  return "";
 }
 
 // Two valid clips; tests break one field at a time.

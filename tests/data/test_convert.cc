@@ -2,6 +2,8 @@
 // converts the official layout of the real annotations and gets back clip_annotations.json.
 #include <gtest/gtest.h>
 
+#include "common/test_util.h"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -23,15 +25,14 @@
 namespace asl::data {
 namespace {
 
+using asl::testing::error_of;
+
 using Json = nlohmann::ordered_json;
 
 const std::string kEgo4d = std::string(ASL_SOURCE_DIR) + "/../shared/ego4d/";
 const std::string kOfficial = kEgo4d + "official_layout/";
 // The feature rate written in the real clip_annotations.json (features / video second).
 constexpr double kRealFps = 1.8741513727840071;
-
-#define EXPECT_HAS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "in: " << (haystack)
 
 std::string temp_dir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -44,16 +45,6 @@ std::string temp_dir() {
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
-}
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no asl::Error thrown";
-  return "";
 }
 
 // --- the acceptance test: the real official layout converts back to clip_annotations.json ---

@@ -2,6 +2,8 @@
 // values marked "reference" were computed once by running ego4d_asl's own code
 // (libs/datasets/data_utils.py, NumPy/PyTorch 1.13) on the same inputs.
 #include <gtest/gtest.h>
+
+#include "common/test_util.h"
 #include <torch/torch.h>
 
 #include <cmath>
@@ -14,9 +16,6 @@ namespace asl::data {
 namespace {
 
 using testing::FakeSource;
-
-#define EXPECT_HAS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "in: " << (haystack)
 
 // Linear interpolation with align_corners=False, in double, written from its definition.
 std::vector<double> resize_reference(const std::vector<double>& x, int64_t out) {

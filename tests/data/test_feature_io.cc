@@ -3,6 +3,8 @@
 // per-video cut, and every bad input.
 #include <gtest/gtest.h>
 
+#include "common/test_util.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -19,6 +21,8 @@
 
 namespace asl::data {
 namespace {
+
+using asl::testing::error_of;
 
 namespace fs = std::filesystem;
 
@@ -57,20 +61,6 @@ std::vector<std::string> files_in(const std::string& dir) {
 }
 
 // The asl::Error message thrown by `f`; a test failure if it throws nothing.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an asl::Error";
-  return "";
-}
-
-#define EXPECT_CONTAINS(text, part)                          \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) \
-      << "'" << (text) << "' lacks '" << (part) << "'"
-
 void write_bytes(const std::string& path, const std::string& bytes) {
   write_file_atomic(path, bytes);
 }

@@ -2,6 +2,8 @@
 // named in the error and leave no store behind.
 #include <gtest/gtest.h>
 
+#include "common/test_util.h"
+
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -15,6 +17,8 @@
 
 namespace asl::data {
 namespace {
+
+using asl::testing::error_of;
 
 namespace fs = std::filesystem;
 
@@ -84,19 +88,6 @@ struct Fixture {
 
   bool store_folder_empty() const { return fs::is_empty(dir + "/store"); }
 };
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "in: " << (text)
 
 TEST(PackSpec, ParsesNameFolderAndLayout) {
   FeatureSourceSpec s = parse_feature_spec("egovlp=feats/egovlp");

@@ -1,6 +1,8 @@
 // The HDF5 feature store: round trips (f32 exact, f16 rounded), sharding, atomic writes,
 // refusal of damaged or foreign files with clear errors, thread safety, verify/summarize.
 #include <gtest/gtest.h>
+
+#include "common/test_util.h"
 #include <hdf5.h>
 #include <sys/resource.h>
 
@@ -24,6 +26,8 @@
 
 namespace asl::data {
 namespace {
+
+using asl::testing::error_of;
 
 namespace fs = std::filesystem;
 
@@ -65,19 +69,6 @@ void write_store(const std::string& path, int clips, DType dtype, int64_t shards
   for (int c = 0; c < clips; ++c) w.write_clip(clip_name(c), clip_features(c));
   w.commit();
 }
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "in: " << (text)
 
 TEST(Store, Float32RoundTripIsExact) {
   const std::string dir = fresh_dir("f32");

@@ -4,6 +4,8 @@
 // written dataset (files that load back, write modes, bad options leaving nothing behind).
 #include <gtest/gtest.h>
 
+#include "common/test_util.h"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -23,23 +25,12 @@
 namespace asl::data {
 namespace {
 
+using asl::testing::error_of;
+
 namespace fs = std::filesystem;
 
 constexpr double kFps = 1.8741513727840071;
 const std::string kTemplate = std::string(ASL_SOURCE_DIR) + "/../shared/ego4d/clip_annotations.json";
-
-#define EXPECT_HAS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "in: " << (haystack)
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 Segment seg(double start, double end, int64_t label) {
   Segment s;

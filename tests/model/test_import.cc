@@ -2,6 +2,8 @@
 // by Python (tests/model/golden/, see make_golden.py) and variants written here with
 // torch::pickle_save (the same zip/pickle format).
 #include <gtest/gtest.h>
+
+#include "common/test_util.h"
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -19,6 +21,8 @@
 namespace asl::model {
 namespace {
 
+using asl::testing::error_of;
+
 const std::string kGolden = std::string(ASL_SOURCE_DIR) + "/tests/model/golden/";
 
 std::string temp_path(const std::string& name) {
@@ -26,16 +30,6 @@ std::string temp_path(const std::string& name) {
 }
 
 // The message of the asl::Error `fn` throws ("" if none).
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(),
                                                                 static_cast<std::streamsize>(bytes.size()));

@@ -3,6 +3,8 @@
 // was also run once through the reference's own PtTransformer.losses (ego4d_asl, PyTorch
 // 1.13) on the same inputs: losses, targets and gradients agreed to float32 round-off.
 #include <gtest/gtest.h>
+
+#include "common/test_util.h"
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -19,9 +21,6 @@
 
 namespace asl::model {
 namespace {
-
-#define EXPECT_HAS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "in: " << (haystack)
 
 // ---------------------------------------------------------------------------------------
 // Independent scalar formulas, in double.

@@ -2,6 +2,8 @@
 // Gaussians were also run once through the reference's own label_points_single_video
 // (ego4d_asl, PyTorch 1.13): same classes, offsets and weights.
 #include <gtest/gtest.h>
+
+#include "common/test_util.h"
 #include <torch/torch.h>
 
 #include <cmath>
@@ -14,9 +16,6 @@
 
 namespace asl::model {
 namespace {
-
-#define EXPECT_HAS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "in: " << (haystack)
 
 // One pyramid level: rows (t, lo, hi, stride).
 at::Tensor level(double stride, const std::vector<double>& ts, double lo, double hi,

@@ -85,24 +85,6 @@ void add_inspect(CLI::App& app) {
   });
 }
 
-void add_train(CLI::App& app) {
-  struct Args {
-    ConfigArgs cfg;
-    std::string output, resume, init;
-  };
-  auto a = std::make_shared<Args>();
-  auto* sub = app.add_subcommand("train", "train ASL (under mpirun: data-parallel)");
-  add_config_args(sub, a->cfg);
-  sub->add_option("--output", a->output, "output folder (default: output_folder/CONFIG-name)");
-  sub->add_option("--resume", a->resume, "auto (newest complete checkpoint) or a checkpoint path");
-  sub->add_option("--init", a->init, "start from these weights (fine-tuning, imported weights)")
-      ->check(CLI::ExistingFile);
-  sub->callback([a] {
-    config::load_config(a->cfg.config, a->cfg.overrides);  // bad configs fail first
-    throw NotImplemented("train");
-  });
-}
-
 void add_eval(CLI::App& app) {
   struct Args {
     ConfigArgs cfg;
@@ -136,22 +118,6 @@ void add_infer(CLI::App& app) {
     config::load_config(a->cfg.config, a->cfg.overrides);
     throw NotImplemented("infer");
   });
-}
-
-void add_score(CLI::App& app) {
-  struct Args {
-    std::string gt, pred, split = "val", json;
-    int threads = 0;
-  };
-  auto a = std::make_shared<Args>();
-  auto* sub = app.add_subcommand("score", "official Ego4D MQ metrics (mAP, Recall@kx)");
-  sub->add_option("--gt", a->gt, "clip annotations JSON")->required()->check(CLI::ExistingFile);
-  sub->add_option("--pred", a->pred, "prediction or submission JSON")->required()
-      ->check(CLI::ExistingFile);
-  sub->add_option("--split", a->split, "split of the ground truth")->capture_default_str();
-  sub->add_option("--json", a->json, "metrics JSON to write");
-  sub->add_option("--threads", a->threads, "worker threads (0: all cores)")->capture_default_str();
-  sub->callback([a] { throw NotImplemented("score"); });
 }
 
 void add_bench(CLI::App& app) {

@@ -1,0 +1,55 @@
+// asl train
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "data/annotations.h"
+#include "data/dataset.h"
+#include "train/trainer.h"
+
+namespace asl::cli {
+
+void add_train(CLI::App& app) {
+  struct Args {
+    std::string config;
+    std::vector<std::string> overrides;
+    std::string output, resume, init;
+  };
+  auto a = std::make_shared<Args>();
+  auto* sub = app.add_subcommand("train", "train ASL (under mpirun: data-parallel)");
+  sub->add_option("CONFIG", a->config, "YAML config (see configs/)")->required()->check(
+      CLI::ExistingFile);
+  sub->add_option("--set", a->overrides, "override a key: --set key.path=value (repeatable)")
+      ->allow_extra_args(false);
+  sub->add_option("--output", a->output, "output folder (default: output_folder/CONFIG-name)");
+  sub->add_option("--resume", a->resume, "auto (newest complete checkpoint) or a checkpoint path");
+  sub->add_option("--init", a->init, "start from these weights (fine-tuning, imported weights)")
+      ->check(CLI::ExistingFile);
+  sub->callback([a] {
+    const config::Config cfg = config::load_config(a->config, a->overrides);  // bad configs fail first
+    if (!a->resume.empty() && !a->init.empty()) {
+      throw Error("--init", "--init and --resume exclude each other",
+                  "a resumed run continues from its own weights");
+    }
+    if (cfg.dataset.json_file.empty()) {
+      throw Error(a->config, "dataset.json_file is not set", "name the clip annotations file");
+    }
+    auto annotations = std::make_shared<const data::ClipAnnotations>(
+        data::read_clip_annotations(cfg.dataset.json_file));
+    train::TrainerOptions options;
+    options.output_dir = a->output.empty() ? train::default_output_dir(cfg, a->config) : a->output;
+    options.resume = a->resume;
+    options.init = a->init;
+    train::Trainer trainer(cfg, annotations, data::make_feature_source(cfg), options);
+    // Validation (scoring of the EMA weights) is attached here once `asl eval` lands:
+    // trainer.set_epoch_end_hook(...).
+    trainer.run();
+  });
+}
+
+}  // namespace asl::cli

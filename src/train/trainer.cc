@@ -1,0 +1,315 @@
+#include "train/trainer.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <type_traits>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/progress.h"
+#include "data/loader.h"
+#include "data/sharding.h"
+#include "model/state_dict.h"
+#include "train/checkpoint.h"
+
+namespace asl::train {
+namespace {
+
+constexpr const char* kStepLog = "steps.jsonl";
+
+std::string join_path(const std::string& dir, const std::string& name) {
+  return (!dir.empty() && dir.back() == '/') ? dir + name : dir + "/" + name;
+}
+
+// LibTorch keys optimizer state by the parameter's TensorImpl: 1.x as its address printed
+// to a string (c10::guts::to_string), 2.x as the pointer itself.
+template <class StateMap>
+typename StateMap::key_type state_key(const at::Tensor& p) {
+  using Key = typename StateMap::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream s;
+    s << p.unsafeGetTensorImpl();
+    return s.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
+}
+
+using OptimizerState = std::decay_t<decltype(std::declval<torch::optim::AdamW&>().state())>;
+
+model::NamedTensors cloned(const std::vector<std::pair<std::string, at::Tensor>>& values) {
+  model::NamedTensors out;
+  for (const auto& [name, t] : values) out.emplace_back(name, t.detach().clone());
+  return out;
+}
+
+}  // namespace
+
+std::string default_output_dir(const config::Config& cfg, const std::string& config_path) {
+  std::string stem = config_path.substr(config_path.find_last_of('/') + 1);
+  stem = stem.substr(0, stem.find_last_of('.'));
+  return join_path(cfg.output_folder, stem);
+}
+
+Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnnotations> annotations,
+                 std::shared_ptr<data::FeatureSource> source, TrainerOptions options)
+    : cfg_(cfg), options_(std::move(options)) {
+  if (options_.output_dir.empty()) throw Error("--output", "no output folder given");
+  // The reference's fix_random_seed, before the model draws its initial weights.
+  torch::manual_seed(static_cast<uint64_t>(cfg_.init_rand_seed));
+  model::PtTransformer net(cfg_);
+
+  auto dataset = std::make_shared<const data::Ego4dDataset>(cfg_, /*is_training=*/true,
+                                                            cfg_.train_split, std::move(annotations),
+                                                            std::move(source));
+  data::LoaderOptions lo;
+  lo.batch_size = cfg_.loader.batch_size;
+  lo.num_workers = static_cast<int>(cfg_.loader.num_workers);
+  lo.prefetch = static_cast<int>(cfg_.loader.prefetch);
+  lo.shuffle = true;
+  lo.drop_last = true;
+  lo.seed = static_cast<uint64_t>(cfg_.init_rand_seed);
+  loader_ = std::make_unique<data::DataLoader>(dataset, lo, net->config().max_div_factor());
+  {
+    // Batches per epoch: the loader's shard plan (the same for every epoch).
+    data::ShardOptions so;
+    so.num_samples = dataset->size();
+    so.batch_size = lo.batch_size;
+    so.shuffle = lo.shuffle;
+    so.drop_last = lo.drop_last;
+    so.seed = lo.seed;
+    const int64_t n = static_cast<int64_t>(data::plan_shard(so).indices.size());
+    iterations_per_epoch_ = (n + lo.batch_size - 1) / lo.batch_size;
+  }
+  if (iterations_per_epoch_ <= 0) {
+    throw Error("train_split", "the split has " + std::to_string(dataset->size()) +
+                                   " clips, fewer than one batch of " +
+                                   std::to_string(lo.batch_size),
+                "check train_split and dataset.json_file, or lower loader.batch_size");
+  }
+  total_epochs_ = cfg_.opt.epochs + cfg_.opt.warmup_epochs;
+
+  if (!options_.init.empty()) {
+    // Starting weights (fine-tuning, imported reference weights); EMA starts from them.
+    model::assign_weights(*net, model::read_native_weights(options_.init).model);
+  }
+  step_ = std::make_unique<TrainStep>(cfg_, net, iterations_per_epoch_);
+
+  make_dirs(options_.output_dir);
+  std::string resume = options_.resume;
+  if (resume == "auto") {
+    const auto found = find_resume_checkpoint(options_.output_dir);
+    resume = found ? *found : "";
+    if (!found) spdlog::info("--resume auto: no checkpoint in {}, starting from scratch", options_.output_dir);
+  } else if (resume.empty() && path_exists(join_path(options_.output_dir, kLastCheckpoint))) {
+    throw Error(options_.output_dir, "already holds a training run (last.ckpt)",
+                "continue it with --resume auto, or choose another --output");
+  }
+  if (!resume.empty()) restore(resume);
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::restore(const std::string& path) {
+  const TrainingCheckpoint c = read_checkpoint(path);
+  check_same_architecture(path, c.config_yaml, cfg_);
+  if (c.loader_seed != cfg_.init_rand_seed) {
+    spdlog::warn("{}: trained with init_rand_seed {}, this config has {}; batches will differ",
+                 path, c.loader_seed, cfg_.init_rand_seed);
+  }
+  model::PtTransformer& net = step_->model();
+  try {
+    model::assign_weights(*net, c.model);
+  } catch (const Error& e) {
+    throw Error(path, std::string("does not fit this model: ") + e.what(),
+                "resume with the config it was trained with");
+  }
+  {
+    torch::NoGradGuard no_grad;
+    std::unordered_map<std::string, const at::Tensor*> buffers;
+    for (const auto& [name, t] : c.buffers) buffers.emplace(name, &t);
+    for (auto& b : net->named_buffers()) {
+      const auto it = buffers.find(b.key());
+      if (it != buffers.end()) b.value().copy_(*it->second);
+    }
+  }
+  // EMA: parameters then buffers, in the model's order.
+  std::unordered_map<std::string, const at::Tensor*> ema;
+  for (const auto& [name, t] : c.model_ema) ema.emplace(name, &t);
+  for (const auto& [name, t] : c.ema_buffers) ema.emplace(name, &t);
+  model::NamedTensors ema_values;
+  for (const auto& [name, current] : step_->ema().values()) {
+    const auto it = ema.find(name);
+    if (it == ema.end()) throw Error(path, "no EMA weights for " + name, "use another checkpoint");
+    ema_values.emplace_back(name, *it->second);
+  }
+  step_->ema().load(ema_values);
+
+  auto& optimizer = step_->optimizer();
+  const auto params = net->named_parameters();
+  for (const AdamParamState& s : c.optimizer) {
+    const at::Tensor* p = params.find(s.name);
+    if (!p) throw Error(path, "optimizer state for " + s.name + ", which is not a parameter");
+    if (!s.exp_avg.sizes().equals(p->sizes()) || !s.exp_avg_sq.sizes().equals(p->sizes())) {
+      throw Error(path, "optimizer state of " + s.name + " has the wrong shape",
+                  "resume with the config it was trained with");
+    }
+    auto state = std::make_unique<torch::optim::AdamWParamState>();
+    state->step(s.step);
+    state->exp_avg(s.exp_avg.clone());
+    state->exp_avg_sq(s.exp_avg_sq.clone());
+    optimizer.state()[state_key<OptimizerState>(*p)] = std::move(state);
+  }
+  step_->schedule().restore(c.schedule_step, c.schedule_lr);
+  step_->normalizer() = model::LossNormalizer(c.loss_normalizer);
+  if (c.rng_cpu.defined()) {
+    at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle: same state
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(c.rng_cpu);
+  }
+  epoch_ = c.epoch;
+  global_step_ = c.global_step;
+  if (c.loader_position != 0) {
+    throw Error(path, "was written inside an epoch; this build resumes at epoch ends only",
+                "use an epoch checkpoint");
+  }
+  resumed_from_ = path;
+  spdlog::info("resumed from {} (epoch {}, step {})", path, epoch_, global_step_);
+}
+
+void Trainer::truncate_step_log() {
+  // Steps after the checkpoint (a run killed mid-epoch) are run again: drop their lines.
+  const std::string path = join_path(options_.output_dir, kStepLog);
+  if (!path_exists(path)) return;
+  std::istringstream in(read_file(path));
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    try {
+      if (nlohmann::json::parse(line).at("step").get<int64_t>() >= global_step_) break;
+    } catch (const nlohmann::json::exception&) {
+      break;  // a torn last line
+    }
+    kept += line + "\n";
+  }
+  write_file_atomic(path, kept);
+}
+
+void Trainer::save_epoch_checkpoint() {
+  TrainingCheckpoint c;
+  auto& net = step_->model();
+  for (const auto& p : net->named_parameters()) c.model.emplace_back(p.key(), p.value().detach().clone());
+  for (const auto& b : net->named_buffers()) c.buffers.emplace_back(b.key(), b.value().detach().clone());
+  const auto params = net->named_parameters();
+  for (const auto& [name, t] : cloned(step_->ema().values())) {
+    (params.contains(name) ? c.model_ema : c.ema_buffers).emplace_back(name, t);
+  }
+  auto& optimizer = step_->optimizer();
+  for (const auto& p : params) {
+    const auto it = optimizer.state().find(state_key<OptimizerState>(p.value()));
+    if (it == optimizer.state().end()) continue;  // never had a gradient
+    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+    c.optimizer.push_back({p.key(), s.step(), s.exp_avg().clone(), s.exp_avg_sq().clone()});
+  }
+  c.epoch = epoch_;
+  c.global_step = global_step_;
+  c.schedule_step = step_->schedule().step_count();
+  c.schedule_lr = step_->schedule().lr();
+  c.loss_normalizer = step_->normalizer().value();
+  c.rng_cpu = at::detail::getDefaultCPUGenerator().get_state();
+  c.loader_seed = cfg_.init_rand_seed;
+  c.loader_position = 0;
+  c.config_yaml = config::to_yaml(cfg_);
+
+  // last.ckpt every epoch; epoch_NNNN.ckpt every `every_epochs` and at the end, as a hard
+  // link of last.ckpt (no second write), then the newest `keep` are kept.
+  const std::string last = join_path(options_.output_dir, kLastCheckpoint);
+  write_checkpoint(last, c);
+  const bool due = (cfg_.checkpoint.every_epochs > 0 && epoch_ % cfg_.checkpoint.every_epochs == 0) ||
+                   epoch_ == total_epochs_;
+  if (due) {
+    const std::string target = join_path(options_.output_dir, epoch_checkpoint_name(epoch_));
+    const std::string temp = target + ".link";
+    std::remove(temp.c_str());
+    if (::link(last.c_str(), temp.c_str()) == 0 && std::rename(temp.c_str(), target.c_str()) == 0) {
+      // linked
+    } else {
+      std::remove(temp.c_str());
+      write_checkpoint(target, c);
+    }
+    for (const std::string& name : rotate_checkpoints(options_.output_dir, cfg_.checkpoint.keep)) {
+      spdlog::debug("removed old checkpoint {}", name);
+    }
+  }
+}
+
+void Trainer::run() {
+  write_file_atomic(join_path(options_.output_dir, "config.yaml"), config::to_yaml(cfg_));
+  if (resumed_from_.empty()) {
+    write_file_atomic(join_path(options_.output_dir, kStepLog), "");
+  } else {
+    truncate_step_log();
+  }
+  std::ofstream log(join_path(options_.output_dir, kStepLog), std::ios::app);
+  if (!log) throw Error(join_path(options_.output_dir, kStepLog), "cannot open for writing");
+
+  const int64_t total_steps = total_epochs_ * iterations_per_epoch_;
+  spdlog::info("training {} epochs x {} iterations, from epoch {} -> {}", total_epochs_,
+               iterations_per_epoch_, epoch_, options_.output_dir);
+  Progress progress("train", total_steps - global_step_, "steps");
+  int64_t epochs_this_run = 0;
+  while (epoch_ < total_epochs_) {
+    loader_->start_epoch(epoch_);
+    double last_wait = 0, loss_sum = 0;
+    int64_t steps = 0;
+    auto t_prev = std::chrono::steady_clock::now();
+    while (auto batch = loader_->next()) {
+      const StepResult r = step_->run(*batch);
+      const auto now = std::chrono::steady_clock::now();
+      const double elapsed = std::chrono::duration<double>(now - t_prev).count();
+      t_prev = now;
+      const double wait = loader_->wait_seconds();
+      nlohmann::json line = {{"step", global_step_},
+                             {"epoch", epoch_},
+                             {"lr", r.lr},
+                             {"cls_loss", r.cls_loss},
+                             {"reg_loss", r.reg_loss},
+                             {"al_loss", r.al_loss},
+                             {"final_loss", r.final_loss},
+                             {"grad_norm", r.grad_norm},
+                             {"num_pos", r.num_pos},
+                             {"loss_normalizer", r.loss_normalizer},
+                             {"samples_per_s", elapsed > 0 ? batch->items.size() / elapsed : 0.0},
+                             {"data_wait_s", wait - last_wait}};
+      last_wait = wait;
+      log << line.dump() << "\n";
+      log.flush();
+      ++global_step_;
+      ++steps;
+      loss_sum += r.final_loss;
+      progress.advance();
+    }
+    ++epoch_;
+    save_epoch_checkpoint();
+    spdlog::info("epoch {}/{}: {} steps, mean final_loss {:.4f}, lr {:.3g}, data wait {:.1f} s",
+                 epoch_, total_epochs_, steps, steps ? loss_sum / steps : 0.0,
+                 step_->schedule().lr(), last_wait);
+    if (epoch_end_hook_) {
+      epoch_end_hook_({epoch_, total_epochs_, global_step_,
+                       join_path(options_.output_dir, kLastCheckpoint), &step_->ema()});
+    }
+    if (options_.stop_after_epochs > 0 && ++epochs_this_run >= options_.stop_after_epochs) break;
+  }
+  progress.finish();
+}
+
+}  // namespace asl::train

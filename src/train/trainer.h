@@ -1,0 +1,77 @@
+// `asl train` in one process: the reference's epoch loop (train.py) over the train split,
+// one TrainStep per batch, a line per step in steps.jsonl, checkpoints at epoch ends
+// (train/checkpoint.h) and exact resume from them. Scoring is not done here: a hook runs
+// after every epoch's checkpoint (validation plugs in there).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/config.h"
+#include "data/annotations.h"
+#include "data/dataset.h"
+#include "train/step.h"
+
+namespace asl::train {
+
+struct TrainerOptions {
+  std::string output_dir;      // created when missing
+  std::string resume;          // "": fresh run; "auto": newest checkpoint of output_dir; a path
+  std::string init;            // weights to start from (native checkpoint, any kind)
+  int64_t stop_after_epochs = 0;  // > 0: return after this many epochs of this run
+};
+
+// What the epoch-end hook sees.
+struct EpochEnd {
+  int64_t epoch = 0;         // epochs completed
+  int64_t total_epochs = 0;
+  int64_t global_step = 0;
+  std::string checkpoint;    // last.ckpt of this epoch
+  const ModelEma* ema = nullptr;
+};
+using EpochEndHook = std::function<void(const EpochEnd&)>;
+
+class Trainer {
+ public:
+  // Seeds torch (init_rand_seed), builds the model, optimizer, dataset and loader, then loads
+  // --init weights or the --resume checkpoint. Throws asl::Error for bad inputs.
+  Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnnotations> annotations,
+          std::shared_ptr<data::FeatureSource> source, TrainerOptions options);
+  ~Trainer();
+
+  // Validation hook: called after each epoch's checkpoint is written.
+  void set_epoch_end_hook(EpochEndHook hook) { epoch_end_hook_ = std::move(hook); }
+
+  // Trains until the last epoch (or stop_after_epochs).
+  void run();
+
+  int64_t epoch() const { return epoch_; }
+  int64_t total_epochs() const { return total_epochs_; }
+  int64_t global_step() const { return global_step_; }
+  int64_t iterations_per_epoch() const { return iterations_per_epoch_; }
+  const std::string& resumed_from() const { return resumed_from_; }
+  TrainStep& step() { return *step_; }
+
+ private:
+  void restore(const std::string& path);
+  void save_epoch_checkpoint();
+  void truncate_step_log();
+
+  config::Config cfg_;
+  TrainerOptions options_;
+  std::unique_ptr<data::DataLoader> loader_;
+  std::unique_ptr<TrainStep> step_;
+  EpochEndHook epoch_end_hook_;
+  int64_t iterations_per_epoch_ = 0;
+  int64_t total_epochs_ = 0;
+  int64_t epoch_ = 0;        // epochs completed
+  int64_t global_step_ = 0;  // iterations completed
+  std::string resumed_from_;
+};
+
+// The default output folder: output_folder/<config file name without extension>.
+std::string default_output_dir(const config::Config& cfg, const std::string& config_path);
+
+}  // namespace asl::train

@@ -1,0 +1,173 @@
+// asl train's loop: the files it writes, and exact resume (2 epochs in one go equal 1 epoch,
+// resume, 1 epoch: per-step losses and final weights), with and without loader workers.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "common/test_util.h"
+#include "core/fs.h"
+#include "data/dataset_fixtures.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+namespace asl::train {
+namespace {
+
+namespace fs = std::filesystem;
+using asl::testing::error_of;
+
+// Smooth, small features (clip "clip-N"), so the tiny network trains sensibly.
+class WaveSource : public data::FeatureSource {
+ public:
+  std::vector<data::FeatureMatrix> read(const data::Clip& clip) const override {
+    const int64_t n = std::stoll(clip.clip_id.substr(5));
+    std::vector<data::FeatureMatrix> out;
+    const int64_t dims[2] = {12, 8};
+    for (int k = 0; k < 2; ++k) {
+      data::FeatureMatrix m(kSteps, dims[k]);
+      for (int64_t t = 0; t < kSteps; ++t)
+        for (int64_t d = 0; d < dims[k]; ++d)
+          m.at(t, d) = static_cast<float>(std::sin(0.7 * n + 0.31 * t + 1.3 * d + k));
+      out.push_back(std::move(m));
+    }
+    return out;
+  }
+  std::vector<std::string> stream_names() const override { return {"a", "b"}; }
+  std::string describe() const override { return "waves"; }
+  static constexpr int64_t kSteps = 48;
+};
+
+// The golden-parity network (tests/model/golden/config.yaml), 2 epochs of 4 iterations.
+config::Config tiny_config(int workers) {
+  return config::load_config(std::string(ASL_SOURCE_DIR) + "/tests/model/golden/config.yaml",
+                             {"loader.batch_size=2", "loader.num_workers=" + std::to_string(workers),
+                              "opt.epochs=1", "opt.warmup_epochs=1", "checkpoint.keep=5",
+                              "init_rand_seed=7"});
+}
+
+std::shared_ptr<const data::ClipAnnotations> clips() {
+  // 12 clips, 9 in "train": 4 batches of 2 per epoch (drop_last).
+  return data::testing::make_clips(12, WaveSource::kSteps / 1.875, 1.875);
+}
+
+std::string fresh_dir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/asl_trainer_" + name;
+  fs::remove_all(dir);
+  return dir;
+}
+
+std::vector<nlohmann::json> step_lines(const std::string& dir) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(read_file(dir + "/steps.jsonl"));
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+TrainerOptions options(const std::string& dir, const std::string& resume = "", int64_t stop = 0) {
+  TrainerOptions o;
+  o.output_dir = dir;
+  o.resume = resume;
+  o.stop_after_epochs = stop;
+  return o;
+}
+
+class ExactResume : public ::testing::TestWithParam<int> {};
+
+TEST_P(ExactResume, TwoEpochsEqualOneResumeOne) {
+  const int workers = GetParam();
+  const config::Config cfg = tiny_config(workers);
+  const auto source = std::make_shared<WaveSource>();
+  const std::string straight = fresh_dir("straight" + std::to_string(workers));
+  const std::string resumed = fresh_dir("resumed" + std::to_string(workers));
+
+  Trainer a(cfg, clips(), source, options(straight));
+  ASSERT_EQ(a.iterations_per_epoch(), 4);
+  ASSERT_EQ(a.total_epochs(), 2);
+  std::vector<int64_t> hook_epochs;
+  a.set_epoch_end_hook([&](const EpochEnd& e) { hook_epochs.push_back(e.epoch); });
+  a.run();
+  EXPECT_EQ(hook_epochs, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(a.global_step(), 8);
+
+  {
+    Trainer b1(cfg, clips(), source, options(resumed, "", /*stop=*/1));
+    b1.run();
+    EXPECT_EQ(b1.epoch(), 1);
+  }
+  Trainer b2(cfg, clips(), source, options(resumed, "auto"));
+  EXPECT_EQ(b2.resumed_from(), resumed + "/last.ckpt");
+  EXPECT_EQ(b2.epoch(), 1);
+  b2.run();
+
+  const auto la = step_lines(straight), lb = step_lines(resumed);
+  ASSERT_EQ(la.size(), 8u);
+  ASSERT_EQ(lb.size(), 8u);
+  for (size_t i = 0; i < la.size(); ++i) {
+    EXPECT_EQ(la[i]["step"], static_cast<int64_t>(i));
+    EXPECT_EQ(la[i]["epoch"], static_cast<int64_t>(i / 4));
+    for (const char* key : {"step", "epoch", "lr", "cls_loss", "reg_loss", "al_loss", "final_loss",
+                            "grad_norm", "num_pos", "loss_normalizer"}) {
+      EXPECT_EQ(la[i][key], lb[i][key]) << "step " << i << " " << key;
+    }
+    EXPECT_TRUE(std::isfinite(la[i]["final_loss"].get<double>()));
+    EXPECT_TRUE(lb[i].contains("samples_per_s"));
+    EXPECT_TRUE(lb[i].contains("data_wait_s"));
+  }
+  EXPECT_EQ(la[0]["lr"], 0.0);  // the warm-up starts at 0
+
+  const auto pa = a.step().model()->named_parameters();
+  const auto pb = b2.step().model()->named_parameters();
+  for (const auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+  const auto& ea = a.step().ema().values();
+  const auto& eb = b2.step().ema().values();
+  ASSERT_EQ(ea.size(), eb.size());
+  for (size_t i = 0; i < ea.size(); ++i) EXPECT_TRUE(torch::equal(ea[i].second, eb[i].second)) << ea[i].first;
+
+  for (const char* name : {"last.ckpt", "epoch_0001.ckpt", "epoch_0002.ckpt", "config.yaml"}) {
+    EXPECT_TRUE(path_exists(straight + "/" + std::string(name))) << name;
+  }
+  const TrainingCheckpoint last = read_checkpoint(straight + "/last.ckpt");
+  EXPECT_EQ(last.epoch, 2);
+  EXPECT_EQ(last.global_step, 8);
+  EXPECT_EQ(last.schedule_step, 8);
+  EXPECT_EQ(last.loader_seed, 7);
+  EXPECT_EQ(last.loss_normalizer, a.step().normalizer().value());
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, ExactResume, ::testing::Values(0, 2));
+
+TEST(Trainer, RefusesToOverwriteARunAndResumesOnlyTheSameArchitecture) {
+  const auto source = std::make_shared<WaveSource>();
+  const std::string dir = fresh_dir("guard");
+  config::Config cfg = tiny_config(0);
+  {
+    Trainer t(cfg, clips(), source, options(dir, "", 1));
+    t.run();
+  }
+  std::string msg = error_of([&] { Trainer t(cfg, clips(), source, options(dir)); });
+  EXPECT_HAS(msg, dir);
+  EXPECT_HAS(msg, "--resume auto");
+
+  config::Config other = cfg;
+  other.model.head_dim = 16;
+  msg = error_of([&] { Trainer t(other, clips(), source, options(dir, "auto")); });
+  EXPECT_HAS(msg, "last.ckpt");
+  EXPECT_HAS(msg, "model.head_dim");
+
+  // --init takes the weights of a training checkpoint.
+  TrainerOptions o = options(fresh_dir("init"));
+  o.init = dir + "/last.ckpt";
+  Trainer t(cfg, clips(), source, o);
+  const TrainingCheckpoint c = read_checkpoint(dir + "/last.ckpt");
+  const auto params = t.step().model()->named_parameters();
+  for (const auto& [name, value] : c.model) EXPECT_TRUE(torch::equal(params[name], value)) << name;
+  EXPECT_EQ(t.epoch(), 0);
+}
+
+}  // namespace
+}  // namespace asl::train

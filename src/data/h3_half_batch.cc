@@ -56,24 +56,6 @@ bool cpu_has_f16c() {
   return has;
 }
 #else
-// In place: output i (bytes [4i, 4i+4)) never reaches an input not yet read (bytes from
-// 2n+2i on), for whole vectors and the scalar tail alike. Loads and stores go through
-// intrinsics or memcpy, which may alias.
-__attribute__((target("avx,f16c"))) void expand_in_place_f16c(float* buf, size_t n) {
-  const unsigned char* in = reinterpret_cast<const unsigned char*>(buf) + 2 * n;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 2 * i));
-    _mm256_storeu_ps(buf + i, _mm256_cvtph_ps(h));
-  }
-  for (; i < n; ++i) {
-    uint16_t h;
-    std::memcpy(&h, in + 2 * i, 2);
-    const float f = half_to_float(h);
-    std::memcpy(buf + i, &f, 4);
-  }
-}
-
 bool cpu_has_f16c() { return false; }
 #endif
 

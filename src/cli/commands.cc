@@ -12,6 +12,9 @@
 #include "data/annotations.h"
 #include "data/load_bench.h"
 #include "data/store.h"
+#include "eval/metrics.h"
+#include "infer/predict.h"
+#include "core/fs.h"
 #include "train/bench_model.h"
 #include "model/summary.h"
 
@@ -98,8 +101,17 @@ void add_eval(CLI::App& app) {
   sub->add_option("--out", a->out, "prediction file to write");
   sub->add_option("--json", a->json, "metrics JSON to write");
   sub->callback([a] {
-    config::load_config(a->cfg.config, a->cfg.overrides);
-    throw NotImplemented("eval");
+    const config::Config cfg = config::load_config(a->cfg.config, a->cfg.overrides);
+    infer::PredictOptions o;
+    o.checkpoint = a->ckpt;
+    o.split = {a->split};
+    const auto predictions =
+        std::make_shared<const eval::PredictionList>(infer::predict_split(cfg, o));
+    if (!a->out.empty()) write_file_atomic(a->out, infer::predictions_json(*predictions));
+    const data::ClipAnnotations gt = data::read_clip_annotations(cfg.dataset.json_file);
+    const eval::Metrics metrics = eval::score(gt, {predictions, predictions}, a->split);
+    std::cout << eval::format_table(metrics);
+    if (!a->json.empty()) write_file_atomic(a->json, eval::metrics_json(metrics));
   });
 }
 
@@ -115,8 +127,13 @@ void add_infer(CLI::App& app) {
   sub->add_option("--split", a->split, "split to infer")->capture_default_str();
   sub->add_option("--out", a->out, "submission JSON to write")->required();
   sub->callback([a] {
-    config::load_config(a->cfg.config, a->cfg.overrides);
-    throw NotImplemented("infer");
+    const config::Config cfg = config::load_config(a->cfg.config, a->cfg.overrides);
+    infer::PredictOptions o;
+    o.checkpoint = a->ckpt;
+    o.split = {a->split};
+    const eval::PredictionList predictions = infer::predict_split(cfg, o);
+    write_file_atomic(a->out, infer::predictions_json(predictions));
+    std::cout << "wrote " << predictions.size() << " clips to " << a->out << "\n";
   });
 }
 

@@ -1,0 +1,97 @@
+// The whole way on a tiny setting, as the demo runs it: synth -> train -> eval (predictions
+// and metrics files) -> infer (submission) -> score of the written predictions.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/test_util.h"
+#include "run.h"
+
+namespace asl::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kTemplate = std::string(ASL_SOURCE_DIR) + "/../shared/ego4d/clip_annotations.json";
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return nlohmann::json::parse(s.str());
+}
+
+TEST(EndToEnd, SynthTrainEvalInferScore) {
+  if (!fs::exists(kTemplate)) GTEST_SKIP() << "no real annotations at " << kTemplate;
+  const std::string dir = ::testing::TempDir() + "asl_e2e_" + std::to_string(getpid());
+  fs::remove_all(dir);
+  const std::string data = dir + "/data";
+  RunResult r = run_asl({"synth", "--out", data, "--template", kTemplate, "--clips", "16",
+                         "--classes", "4", "--features", "egovlp:16,internvideo:8", "--write",
+                         "h5", "--seed", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::vector<std::string> sets = {
+      "--set", "dataset.json_file=" + data + "/clip_annotations.json",
+      "--set", "store.path=" + data + "/features.h5",
+      "--set", "dataset.input_dim=[16, 8]",
+      "--set", "dataset.num_classes=4",
+      "--set", "dataset.max_seq_len=64",
+      "--set", "model.embd_dim=[16, 16]",
+      "--set", "model.fpn_dim=32",
+      "--set", "model.head_dim=32",
+      "--set", "model.xl={n_head: 4, d_head: 8, d_inner: 64}",
+      "--set", "opt.epochs=1",
+      "--set", "opt.warmup_epochs=1",
+      "--set", "loader.num_workers=1"};
+  const std::string config = std::string(ASL_SOURCE_DIR) + "/configs/demo.yaml";
+  std::vector<std::string> train = {"train", config, "--output", dir + "/train"};
+  train.insert(train.end(), sets.begin(), sets.end());
+  r = run_asl(train);
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_TRUE(fs::exists(dir + "/train/last.ckpt"));
+  ASSERT_TRUE(fs::exists(dir + "/train/steps.jsonl"));
+
+  std::vector<std::string> eval = {"eval", config, dir + "/train/last.ckpt", "--split", "val",
+                                   "--out", dir + "/pred.json", "--json", dir + "/metrics.json"};
+  eval.insert(eval.end(), sets.begin(), sets.end());
+  r = run_asl(eval);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_HAS(r.out, "mAP (%)");
+  const nlohmann::json metrics = read_json(dir + "/metrics.json");
+  ASSERT_TRUE(metrics.contains("average_mAP"));
+  EXPECT_GE(metrics["average_mAP"].get<double>(), 0.0);
+  EXPECT_LE(metrics["average_mAP"].get<double>(), 1.0);
+  EXPECT_TRUE(metrics["recall"].contains("R5@0.7"));
+
+  // Every clip's predictions by descending score (the official Recall@kx reads file order).
+  const nlohmann::json pred = read_json(dir + "/pred.json");
+  EXPECT_EQ(pred["challenge"], "ego4d_moment_queries");
+  ASSERT_FALSE(pred["detect_results"].empty());
+  for (const auto& [clip, list] : pred["detect_results"].items()) {
+    for (size_t i = 1; i < list.size(); ++i) {
+      EXPECT_GE(list[i - 1]["score"].get<double>(), list[i]["score"].get<double>()) << clip;
+    }
+  }
+
+  // Scoring the written file gives the numbers eval printed.
+  r = run_asl({"score", "--gt", data + "/clip_annotations.json", "--pred", dir + "/pred.json",
+               "--split", "val", "--json", dir + "/metrics2.json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(read_json(dir + "/metrics2.json"), metrics);
+
+  std::vector<std::string> infer = {"infer", config, dir + "/train/last.ckpt", "--split", "test",
+                                    "--out", dir + "/submission.json"};
+  infer.insert(infer.end(), sets.begin(), sets.end());
+  r = run_asl(infer);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json sub = read_json(dir + "/submission.json");
+  EXPECT_FALSE(sub["retrieve_results"].empty());
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace asl::testing

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -828,8 +829,7 @@ void assign_weights(torch::nn::Module& model, const NamedTensors& weights) {
   }
 }
 
-void write_native_weights(const std::string& path, const NativeWeights& weights) {
-  torch::serialize::OutputArchive archive;
+void write_weights_to(torch::serialize::OutputArchive& archive, const NativeWeights& weights) {
   archive.write("format", c10::IValue(std::string(kFormat)));
   archive.write("version", c10::IValue(kVersion));
   archive.write("epoch", c10::IValue(weights.epoch));
@@ -842,35 +842,53 @@ void write_native_weights(const std::string& path, const NativeWeights& weights)
     for (const auto& [name, t] : weights.model_ema) ema.write(name, t);
     archive.write("model_ema", ema);
   }
-  AtomicFile out(path);
+}
+
+void save_archive_atomic(const std::string& path, torch::serialize::OutputArchive& archive) {
+  std::ostringstream bytes;
   try {
-    archive.save_to(out.temp_path());
+    archive.save_to(bytes);
   } catch (const c10::Error& e) {
-    throw Error(path, "cannot write the checkpoint: " + first_line(e.what_without_backtrace()),
-                "check the folder exists and has space");
+    throw Error(path, "cannot serialize the checkpoint: " + first_line(e.what_without_backtrace()));
   }
-  out.commit();
+  write_file_atomic(path, bytes.str());
+}
+
+void write_native_weights(const std::string& path, const NativeWeights& weights) {
+  torch::serialize::OutputArchive archive;
+  write_weights_to(archive, weights);
+  save_archive_atomic(path, archive);
+}
+
+void load_native_archive(const std::string& path, torch::serialize::InputArchive& archive) {
+  if (!path_exists(path)) throw Error(path, "no such checkpoint", "check the path");
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw Error(path, "cannot read the checkpoint (truncated or not an asl checkpoint): " +
+                          first_line(e.what_without_backtrace()),
+                "use another checkpoint or re-create it");
+  }
+  c10::IValue format, version;
+  if (!archive.try_read("format", format) || !format.isString() ||
+      format.toStringRef() != kFormat) {
+    throw Error(path, "is not a native checkpoint of this project (no format asl-checkpoint)",
+                "reference checkpoints are converted with `asl import`");
+  }
+  if (!archive.try_read("version", version) || !version.isInt() || version.toInt() != kVersion) {
+    throw Error(path, "has checkpoint format version " +
+                          (version.isInt() ? std::to_string(version.toInt()) : std::string("?")) +
+                          "; this build reads version " + std::to_string(kVersion),
+                "use the asl build that wrote it");
+  }
 }
 
 NativeWeights read_native_weights(const std::string& path) {
-  if (!path_exists(path)) throw Error(path, "no such checkpoint", "check the path");
+  torch::serialize::InputArchive archive;
+  load_native_archive(path, archive);
   NativeWeights w;
   try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(path);
-    c10::IValue format, version, epoch, source;
-    if (!archive.try_read("format", format) || !format.isString() ||
-        format.toStringRef() != kFormat) {
-      throw Error(path, "is not a native checkpoint of this project (no format asl-checkpoint)",
-                  "reference checkpoints are converted with `asl import`");
-    }
-    archive.read("version", version);
-    if (!version.isInt() || version.toInt() != kVersion) {
-      throw Error(path, "has checkpoint format version " +
-                            (version.isInt() ? std::to_string(version.toInt()) : std::string("?")) +
-                            "; this build reads version " + std::to_string(kVersion),
-                  "use the asl build that wrote it");
-    }
+    c10::IValue epoch, source;
     if (archive.try_read("epoch", epoch) && epoch.isInt()) w.epoch = epoch.toInt();
     if (archive.try_read("source", source) && source.isString()) w.source = source.toStringRef();
     torch::serialize::InputArchive model, ema;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <torch/serialize/archive.h>
 #include <c10/core/ScalarType.h>
 
 #include <cstdint>
@@ -137,6 +138,16 @@ struct NativeWeights {
 
 // Writes a native checkpoint (format above) atomically: on error nothing is left at `path`.
 void write_native_weights(const std::string& path, const NativeWeights& weights);
+
+// The pieces shared with the training checkpoint (train/checkpoint.h), which adds its keys
+// beside the weights:
+// format, version, epoch, source, model and model_ema into `archive`;
+void write_weights_to(torch::serialize::OutputArchive& archive, const NativeWeights& weights);
+// loads `path` and checks its format and version; throws asl::Error naming the path;
+void load_native_archive(const std::string& path, torch::serialize::InputArchive& archive);
+// serializes in memory, then writes atomically (LibTorch's zip writer aborts the process
+// when the disk fills up mid-file, so it never writes the file itself).
+void save_archive_atomic(const std::string& path, torch::serialize::OutputArchive& archive);
 // Reads one back. Throws asl::Error naming the path for a missing, unreadable or
 // non-native file or an unknown format version.
 NativeWeights read_native_weights(const std::string& path);

@@ -17,9 +17,7 @@
 namespace asl::train {
 namespace {
 
-constexpr const char* kFormat = "asl-checkpoint";
-constexpr int64_t kVersion = 1;        // the weights layout of model/state_dict.h
-constexpr int64_t kTrainVersion = 1;   // the `train` archive
+constexpr int64_t kTrainVersion = 1;   // the `train` archive; the rest is model/state_dict.h's
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
@@ -68,23 +66,7 @@ double read_double(torch::serialize::InputArchive& a, const std::string& key,
 // Opens `path` and checks the format key; returns whether a `train` archive exists.
 bool open_native(const std::string& path, torch::serialize::InputArchive& archive,
                  torch::serialize::InputArchive& train) {
-  if (!path_exists(path)) throw Error(path, "no such checkpoint", "check the path");
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    throw Error(path, "cannot read the checkpoint (truncated or not an asl checkpoint): " +
-                          first_line(e.what_without_backtrace()),
-                "use another checkpoint or re-create it");
-  }
-  c10::IValue format, version;
-  if (!archive.try_read("format", format) || !format.isString() ||
-      format.toStringRef() != kFormat) {
-    throw Error(path, "is not a native checkpoint of this project (no format asl-checkpoint)",
-                "reference checkpoints are converted with `asl import`");
-  }
-  if (!archive.try_read("version", version) || !version.isInt() || version.toInt() != kVersion) {
-    throw Error(path, "has an unknown checkpoint format version", "use the asl build that wrote it");
-  }
+  model::load_native_archive(path, archive);
   return archive.try_read("train", train);
 }
 
@@ -136,12 +118,7 @@ std::string epoch_checkpoint_name(int64_t epoch) {
 
 void write_checkpoint(const std::string& path, const TrainingCheckpoint& c) {
   torch::serialize::OutputArchive archive;
-  archive.write("format", c10::IValue(std::string(kFormat)));
-  archive.write("version", c10::IValue(kVersion));
-  archive.write("epoch", c10::IValue(c.epoch));
-  archive.write("source", c10::IValue(c.source));
-  write_tensors(archive, "model", c.model);
-  if (!c.model_ema.empty()) write_tensors(archive, "model_ema", c.model_ema);
+  model::write_weights_to(archive, {c.model, c.model_ema, c.epoch, c.source});
 
   torch::serialize::OutputArchive train;
   train.write("train_version", c10::IValue(kTrainVersion));
@@ -166,15 +143,7 @@ void write_checkpoint(const std::string& path, const TrainingCheckpoint& c) {
   train.write("optimizer", optimizer);
   archive.write("train", train);
 
-  // Serialized in memory, then written by AtomicFile: LibTorch's zip writer aborts the
-  // process (an exception from a destructor) when the disk fills up mid-file.
-  std::ostringstream bytes;
-  try {
-    archive.save_to(bytes);
-  } catch (const c10::Error& e) {
-    throw Error(path, "cannot serialize the checkpoint: " + first_line(e.what_without_backtrace()));
-  }
-  write_file_atomic(path, bytes.str());
+  model::save_archive_atomic(path, archive);
 }
 
 bool is_training_checkpoint(const std::string& path) {

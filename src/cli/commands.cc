@@ -105,11 +105,12 @@ void add_eval(CLI::App& app) {
     infer::PredictOptions o;
     o.checkpoint = a->ckpt;
     o.split = {a->split};
+    const auto gt = std::make_shared<const data::ClipAnnotations>(
+        data::read_clip_annotations(cfg.dataset.json_file));
     const auto predictions =
-        std::make_shared<const eval::PredictionList>(infer::predict_split(cfg, o));
+        std::make_shared<const eval::PredictionList>(infer::predict_split(cfg, gt, o));
     if (!a->out.empty()) write_file_atomic(a->out, infer::predictions_json(*predictions));
-    const data::ClipAnnotations gt = data::read_clip_annotations(cfg.dataset.json_file);
-    const eval::Metrics metrics = eval::score(gt, {predictions, predictions}, a->split);
+    const eval::Metrics metrics = eval::score(*gt, {predictions, predictions}, a->split);
     std::cout << eval::format_table(metrics);
     if (!a->json.empty()) write_file_atomic(a->json, eval::metrics_json(metrics));
   });
@@ -131,7 +132,11 @@ void add_infer(CLI::App& app) {
     infer::PredictOptions o;
     o.checkpoint = a->ckpt;
     o.split = {a->split};
-    const eval::PredictionList predictions = infer::predict_split(cfg, o);
+    const eval::PredictionList predictions = infer::predict_split(
+        cfg,
+        std::make_shared<const data::ClipAnnotations>(
+            data::read_clip_annotations(cfg.dataset.json_file)),
+        o);
     write_file_atomic(a->out, infer::predictions_json(predictions));
     std::cout << "wrote " << predictions.size() << " clips to " << a->out << "\n";
   });

@@ -47,7 +47,7 @@ void check_widths(const config::DatasetConfig& d, const std::vector<FeatureMatri
 class StoreSource : public FeatureSource {
  public:
   explicit StoreSource(const config::Config& cfg)
-      : path_(*cfg.store.path), reader_(path_), dataset_(cfg.dataset) {
+      : path_(*cfg.store.path), reader_(path_) {
     const StoreInfo& info = reader_.info();
     if (cfg.store.streams.empty()) {
       for (size_t k = 0; k < info.streams.size(); ++k) {
@@ -82,7 +82,6 @@ class StoreSource : public FeatureSource {
  private:
   std::string path_;
   StoreReader reader_;
-  config::DatasetConfig dataset_;
   std::vector<int64_t> streams_;
   std::vector<std::string> names_;
 };

@@ -15,9 +15,9 @@
 
 namespace asl::infer {
 
-eval::PredictionList predict_split(const config::Config& cfg, const PredictOptions& options) {
-  auto annotations =
-      std::make_shared<const data::ClipAnnotations>(data::read_clip_annotations(cfg.dataset.json_file));
+eval::PredictionList predict_split(const config::Config& cfg,
+                                   std::shared_ptr<const data::ClipAnnotations> annotations,
+                                   const PredictOptions& options) {
   std::map<int64_t, std::string> names;
   for (const auto& [name, id] : annotations->label_dict()) names[id] = name;
 

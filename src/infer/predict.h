@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include "core/config.h"
+#include "data/annotations.h"
 #include "eval/predictions.h"
 
 namespace asl::infer {
@@ -19,8 +22,11 @@ struct PredictOptions {
   bool use_ema = true;             // the EMA weights when the checkpoint has them
 };
 
-// Detections for every clip of the split, in annotation order.
-eval::PredictionList predict_split(const config::Config& cfg, const PredictOptions& options);
+// Detections for every clip of the split of `annotations` (cfg.dataset.json_file read by
+// the caller), in annotation order.
+eval::PredictionList predict_split(const config::Config& cfg,
+                                   std::shared_ptr<const data::ClipAnnotations> annotations,
+                                   const PredictOptions& options);
 
 // {"version": "1.0", "challenge": "ego4d_moment_queries", "detect_results": {...},
 //  "retrieve_results": {...}} with the same lists for both tasks.

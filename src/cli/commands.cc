@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/bench.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "data/annotations.h"
@@ -184,6 +185,17 @@ void add_bench(CLI::App& app) {
       o.repeat = a->repeat;
       o.json_out = a->json;
       data::run_load_bench(o);
+      return;
+    }
+    bench::Options o;
+    o.repeat = a->repeat;
+    o.json_out = a->json;
+    if (a->what == "nms") {
+      bench::run_nms_bench(o);
+      return;
+    }
+    if (a->what == "score") {
+      bench::run_score_bench(o);
       return;
     }
     throw NotImplemented("bench --what " + a->what);

@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "core/error.h"
@@ -124,6 +126,232 @@ Clip read_clip(const std::string& key, const Json& value, const JsonPath& at,
   return c;
 }
 
+// The fast path of read_clip_annotations: one SAX pass that builds the clips of a valid file
+// without a JSON tree or key paths (the tree cost 4x the parse). It gives up (nullopt) at the
+// first thing that is not plainly valid: malformed JSON, a missing or ill-typed field, a failed
+// check, a key given twice. The tree reader then reads the file again and reports the
+// problem with its key path, so errors are exactly those of the tree reader.
+class FastReader : public nlohmann::json_sax<Json> {
+ public:
+  std::optional<ClipAnnotations> read(const std::string& text) {
+    if (!Json::sax_parse(text, this) || depth_ != 0 || !done_) return std::nullopt;
+    return std::move(out_);
+  }
+
+  bool null() override { return scalar(Kind::kOther); }
+  bool boolean(bool) override { return scalar(Kind::kOther); }
+  bool number_integer(number_integer_t v) override {
+    integer_ = v;
+    number_ = static_cast<double>(v);
+    return scalar(Kind::kInteger);
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    // as_integer refuses values above INT64_MAX; give up on them.
+    integer_ = v > static_cast<uint64_t>(INT64_MAX) ? -1 : static_cast<int64_t>(v);
+    number_ = static_cast<double>(v);
+    return scalar(Kind::kInteger);
+  }
+  bool number_float(number_float_t v, const string_t&) override {
+    number_ = v;
+    return scalar(Kind::kFloat);
+  }
+  bool string(string_t& v) override {
+    string_ = std::move(v);
+    return scalar(Kind::kString);
+  }
+  bool binary(binary_t&) override { return false; }
+
+  // Depth inside: 1 the clips, 2 a clip, 3 its annotations, 4 an entry, 5 its segment.
+  bool start_object(std::size_t) override {
+    if (skipping_) return ++skipping_, true;
+    if (depth_ == 0) return depth_ = 1, true;
+    if (depth_ == 1 && field_ == Field::kClip) return depth_ = 2, start_clip();
+    if (depth_ == 3 && field_ == Field::kEntryInList) return depth_ = 4, start_entry();
+    return start_skip();
+  }
+  bool end_object() override {
+    if (skipping_) return end_skip();
+    --depth_;
+    if (depth_ == 0) return done_ = true;
+    if (depth_ == 1) return end_clip();
+    if (depth_ == 3) return end_entry();
+    return false;
+  }
+  bool start_array(std::size_t) override {
+    if (skipping_) return ++skipping_, true;
+    if (depth_ == 2 && field_ == Field::kAnnotations) {
+      ++depth_;
+      field_ = Field::kEntryInList;
+      return true;
+    }
+    if (depth_ == 4 && field_ == Field::kSegment) {
+      ++depth_;
+      segment_values_ = 0;
+      return true;
+    }
+    return start_skip();
+  }
+  bool end_array() override {
+    if (skipping_) return end_skip();
+    --depth_;
+    if (depth_ == 2) {  // end of the annotations
+      field_ = Field::kNone;
+      return true;
+    }
+    if (depth_ == 4) {  // end of a segment
+      if (segment_values_ != 2) return false;
+      field_ = Field::kNone;
+      return true;
+    }
+    return false;
+  }
+
+  bool key(string_t& k) override {
+    if (skipping_) return true;
+    if (depth_ == 1) {
+      if (!keys_.insert(k).second) return false;  // a repeated clip id
+      clip_ = Clip();
+      clip_.clip_id = std::move(k);
+      field_ = Field::kClip;
+      return true;
+    }
+    if (depth_ == 2) return clip_key(k);
+    if (depth_ == 4) return entry_key(k);
+    return false;
+  }
+
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  enum class Kind { kString, kInteger, kFloat, kOther };
+  enum class Field {
+    kNone, kClip, kClipId, kVideoId, kSubset, kDuration, kParentStart, kParentEnd, kVDuration,
+    kFps, kAnnotations, kEntryInList, kSegment, kLabel, kLabelId, kUnknown
+  };
+  // Bits of the fields seen in the current clip or entry (a second time: give up).
+  static unsigned bit(Field f) { return 1u << static_cast<unsigned>(f); }
+
+  bool start_skip() {
+    if (field_ != Field::kUnknown) return false;  // a container where a known field's value goes
+    skipping_ = 1;
+    return true;
+  }
+  bool end_skip() {
+    if (--skipping_ == 0) field_ = Field::kNone;
+    return true;
+  }
+
+  bool start_clip() {
+    seen_ = 0;
+    field_ = Field::kNone;
+    return true;
+  }
+  bool clip_key(const string_t& k) {
+    static const std::pair<const char*, Field> kFields[] = {
+        {"clip_id", Field::kClipId}, {"video_id", Field::kVideoId}, {"subset", Field::kSubset},
+        {"duration", Field::kDuration}, {"parent_start_sec", Field::kParentStart},
+        {"parent_end_sec", Field::kParentEnd}, {"v_duration", Field::kVDuration},
+        {"fps", Field::kFps}, {"annotations", Field::kAnnotations}};
+    field_ = Field::kUnknown;
+    for (const auto& [name, f] : kFields) {
+      if (k == name) field_ = f;
+    }
+    if (field_ == Field::kUnknown) return true;
+    if (seen_ & bit(field_)) return false;
+    seen_ |= bit(field_);
+    return true;
+  }
+  bool start_entry() {
+    entry_seen_ = 0;
+    segment_ = Segment();
+    field_ = Field::kNone;
+    return true;
+  }
+  bool entry_key(const string_t& k) {
+    field_ = k == "segment" ? Field::kSegment : k == "label" ? Field::kLabel
+           : k == "label_id" ? Field::kLabelId : Field::kUnknown;
+    if (field_ == Field::kUnknown) return true;
+    if (entry_seen_ & bit(field_)) return false;
+    entry_seen_ |= bit(field_);
+    return true;
+  }
+
+  bool scalar(Kind kind) {
+    if (skipping_) return true;
+    const bool number = kind == Kind::kInteger || kind == Kind::kFloat;
+    if (depth_ == 5) {  // a segment value
+      if (!number || segment_values_ >= 2) return false;
+      (segment_values_++ == 0 ? segment_.start : segment_.end) = number_;
+      return true;
+    }
+    const Field f = field_;
+    field_ = Field::kNone;
+    switch (f) {
+      case Field::kUnknown: return true;
+      case Field::kClipId: return kind == Kind::kString && string_ == clip_.clip_id;
+      case Field::kVideoId: return kind == Kind::kString && (clip_.video_id = string_, true);
+      case Field::kSubset: return kind == Kind::kString && (clip_.subset = string_, true);
+      case Field::kDuration: return number && (clip_.duration = number_) > 0;
+      case Field::kParentStart: return number && (clip_.parent_start_sec = number_, true);
+      case Field::kParentEnd: return number && (clip_.parent_end_sec = number_, true);
+      case Field::kVDuration: return number && (clip_.v_duration = number_) > 0;
+      case Field::kFps: return number && (clip_.fps = number_) > 0;
+      case Field::kLabel:
+        return kind == Kind::kString && !string_.empty() && (segment_.label = string_, true);
+      case Field::kLabelId:
+        return kind == Kind::kInteger && integer_ >= 0 && (segment_.label_id = integer_, true);
+      default: return false;  // a scalar where an object or array belongs
+    }
+  }
+
+  bool end_entry() {
+    const unsigned all = bit(Field::kSegment) | bit(Field::kLabel) | bit(Field::kLabelId);
+    if ((entry_seen_ & all) != all) return false;
+    // One id per name and one name per id, over the whole file (LabelConsistency).
+    const auto by_name = ids_.emplace(segment_.label, segment_.label_id).first;
+    const auto by_id = names_.emplace(segment_.label_id, segment_.label).first;
+    if (by_name->second != segment_.label_id || by_id->second != segment_.label) return false;
+    clip_.annotations.push_back(std::move(segment_));
+    field_ = Field::kEntryInList;
+    return true;
+  }
+
+  bool end_clip() {
+    const unsigned required = bit(Field::kVideoId) | bit(Field::kSubset) | bit(Field::kDuration) |
+                              bit(Field::kParentStart) | bit(Field::kParentEnd) |
+                              bit(Field::kVDuration) | bit(Field::kFps);
+    if ((seen_ & required) != required || clip_.subset.empty()) return false;
+    if (clip_.parent_end_sec < clip_.parent_start_sec) return false;
+    // h1::check_segment, which needs the duration (it may come after the annotations).
+    for (const Segment& s : clip_.annotations) {
+      if (s.end < s.start) return false;
+      if (s.start < -kSegmentTolerance || s.end > clip_.duration + kSegmentTolerance) return false;
+    }
+    if (clip_.annotations.empty() && !is_test_subset(clip_.subset)) return false;
+    out_.clips.push_back(std::move(clip_));
+    field_ = Field::kNone;
+    return true;
+  }
+
+  ClipAnnotations out_;
+  Clip clip_;
+  Segment segment_;
+  std::unordered_set<std::string> keys_;
+  std::unordered_map<std::string, int64_t> ids_;
+  std::unordered_map<int64_t, std::string> names_;
+  int depth_ = 0;
+  int skipping_ = 0;  // nesting inside a value that is not read
+  int segment_values_ = 0;
+  bool done_ = false;
+  unsigned seen_ = 0, entry_seen_ = 0;
+  Field field_ = Field::kNone;
+  double number_ = 0;
+  int64_t integer_ = 0;
+  string_t string_;
+};
+
 Json segment_json(const Segment& s) {
   Json j = Json::object();
   j["segment"] = Json::array({s.start, s.end});
@@ -186,6 +414,7 @@ std::map<std::string, int64_t> ClipAnnotations::label_dict() const {
 
 ClipAnnotations read_clip_annotations(const std::string& path) {
   const std::string text = read_file(path);
+  if (auto clips = FastReader().read(text)) return std::move(*clips);
   // A repeated key would silently replace the earlier clip; catch it while parsing.
   std::set<std::string> keys;
   std::string repeated;

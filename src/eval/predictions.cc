@@ -1,87 +1,603 @@
 #include "eval/predictions.h"
 
-#include <nlohmann/json.hpp>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
 
 #include "core/error.h"
 #include "core/fs.h"
 
+// One pass over the bytes, no JSON tree: a prediction file is millions of small objects, and
+// building (then freeing) a tree for them cost more than the scoring itself. The parser
+// accepts what nlohmann's parser did (RFC 8259, UTF-8 checked, a leading BOM skipped, finite
+// numbers only) and reads the values as it did: a duplicate key keeps the last value at the
+// first key's place, integers are integers until converted (so -0 is +0.0), other numbers are
+// the correctly rounded double, as Python's float() reads them.
 namespace asl::eval {
 namespace {
 
-// Keeps the file's key order: the official evaluator walks clips in file order, and that order
-// decides how tied scores are ranked.
-using Json = nlohmann::ordered_json;
+// Malformed JSON, at a byte offset; turned into an asl::Error with line and column.
+struct SyntaxError {
+  size_t offset;
+  std::string problem;
+};
 
-std::string type_name(const Json& j) { return j.type_name(); }
+enum class Kind { kObject, kArray, kString, kNumber, kBoolean, kNull };
 
-double number(const Json& j, const std::string& where, const std::string& key) {
-  if (!j.is_number()) {
-    throw Error(where, key + " is " + type_name(j) + ", expected a number");
+// The names nlohmann's type_name() gave, which the messages quote.
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::kObject: return "object";
+    case Kind::kArray: return "array";
+    case Kind::kString: return "string";
+    case Kind::kNumber: return "number";
+    case Kind::kBoolean: return "boolean";
+    case Kind::kNull: return "null";
   }
-  return j.get<double>();
+  return "value";
 }
 
-std::shared_ptr<const PredictionList> parse_list(const Json& results, const std::string& file,
-                                                 const std::string& key) {
-  if (!results.is_object()) {
-    throw Error(file, key + " is " + type_name(results) + ", expected an object keyed by clip id");
+// Bytes a string can hold as they are: not '"', '\\', a control character or non-ASCII.
+struct PlainTable {
+  bool plain[256];
+  constexpr PlainTable() : plain() {
+    for (int c = 0; c < 256; ++c) plain[c] = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
   }
-  auto list = std::make_shared<PredictionList>();
-  list->reserve(results.size());
-  for (const auto& [clip_id, entries] : results.items()) {
-    const std::string at = key + "." + clip_id;
-    if (!entries.is_array()) {
-      throw Error(file, at + " is " + type_name(entries) + ", expected a list of predictions");
+};
+constexpr PlainTable kPlain;
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+class Parser {
+ public:
+  Parser(const char* begin, const char* end) : begin_(begin), p_(begin), end_(end) {
+    if (end_ - p_ >= 3 && std::memcmp(p_, "\xEF\xBB\xBF", 3) == 0) p_ += 3;  // as nlohmann
+  }
+
+  [[noreturn]] void fail(const std::string& problem) const {
+    throw SyntaxError{static_cast<size_t>(p_ - begin_), problem};
+  }
+  // "unexpected 'x'" for the byte here, in hex when it is not printable.
+  [[noreturn]] void unexpected(const std::string& expected) const {
+    if (p_ == end_) fail("unexpected end of input; expected " + expected);
+    const auto c = static_cast<unsigned char>(*p_);
+    char shown[16];
+    if (c >= 0x20 && c < 0x7F) std::snprintf(shown, sizeof shown, "'%c'", c);
+    else std::snprintf(shown, sizeof shown, "byte 0x%02X", c);
+    fail(std::string("unexpected ") + shown + "; expected " + expected);
+  }
+
+  void skip_whitespace() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+  bool at_end() const { return p_ == end_; }
+
+  // The kind of the value that starts here (after whitespace).
+  Kind next_kind() {
+    skip_whitespace();
+    if (p_ == end_) unexpected("a value");
+    switch (*p_) {
+      case '{': return Kind::kObject;
+      case '[': return Kind::kArray;
+      case '"': return Kind::kString;
+      case 't': case 'f': return Kind::kBoolean;
+      case 'n': return Kind::kNull;
+      default:
+        if (starts_with("NaN") || starts_with("Infinity") || starts_with("-Infinity")) {
+          fail("NaN and Infinity are not JSON numbers (a non-finite score or segment written "
+               "by Python's json.dump?)");
+        }
+        if (*p_ == '-' || (*p_ >= '0' && *p_ <= '9')) return Kind::kNumber;
+        unexpected("a value");
     }
-    ClipPredictions clip{clip_id, {}};
-    clip.predictions.reserve(entries.size());
-    for (size_t i = 0; i < entries.size(); ++i) {
-      const Json& e = entries[i];
-      const std::string where = file + ": " + at + "[" + std::to_string(i) + "]";
-      if (!e.is_object()) throw Error(where, "is " + type_name(e) + ", expected an object");
-      Prediction p;
-      const auto label = e.find("label");
-      if (label == e.end()) throw Error(where, "missing key 'label'");
-      if (!label->is_string()) throw Error(where, "label is " + type_name(*label) + ", expected a string");
-      p.label = label->get<std::string>();
-      const auto score = e.find("score");
-      if (score == e.end()) throw Error(where, "missing key 'score'");
-      p.score = number(*score, where, "score");
-      const auto segment = e.find("segment");
-      if (segment == e.end()) throw Error(where, "missing key 'segment'");
-      if (!segment->is_array() || segment->size() != 2) {
-        throw Error(where, "segment must be [start, end] in seconds");
+  }
+
+  // Consumes `c` after whitespace.
+  void expect(char c) {
+    skip_whitespace();
+    if (p_ == end_ || *p_ != c) unexpected(std::string("'") + c + "'");
+    ++p_;
+  }
+
+  // Containers: begin_container() consumes the opener and says whether anything is inside;
+  // after each member or element, next_in_container() says whether another follows; key()
+  // reads a member's key and the ':' after it.
+  bool begin_container(char open, char close) {
+    expect(open);
+    skip_whitespace();
+    if (p_ < end_ && *p_ == close) {
+      ++p_;
+      return false;
+    }
+    return true;
+  }
+  // After a member or element: true when another follows.
+  bool next_in_container(char close) {
+    skip_whitespace();
+    if (p_ == end_) unexpected(std::string("',' or '") + close + "'");
+    if (*p_ == ',') {
+      ++p_;
+      return true;
+    }
+    if (*p_ == close) {
+      ++p_;
+      return false;
+    }
+    unexpected(std::string("',' or '") + close + "'");
+  }
+  // A member's key and the ':' after it.
+  std::string_view key() {
+    skip_whitespace();
+    if (p_ == end_ || *p_ != '"') unexpected("a key in quotes");
+    const std::string_view k = string();
+    expect(':');
+    return k;
+  }
+
+  // A string at '"': a view of the bytes when they need no decoding, else of `scratch_`
+  // (valid until the next string()).
+  std::string_view string() {
+    ++p_;  // '"'
+    const char* start = p_;
+    while (p_ < end_ && kPlain.plain[static_cast<unsigned char>(*p_)]) ++p_;
+    if (p_ < end_ && *p_ == '"') return std::string_view(start, static_cast<size_t>(p_++ - start));
+    scratch_.assign(start, p_);
+    while (true) {
+      if (p_ == end_) fail("unexpected end of input in a string");
+      const unsigned char c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        ++p_;
+        return scratch_;
       }
-      p.start = number((*segment)[0], where, "segment[0]");
-      p.end = number((*segment)[1], where, "segment[1]");
-      clip.predictions.push_back(std::move(p));
+      if (c == '\\') {
+        escape();
+      } else if (c < 0x20) {
+        fail("control character in a string (write it as an escape, e.g. \\n)");
+      } else if (c < 0x80) {
+        scratch_ += static_cast<char>(c);
+        ++p_;
+      } else {
+        utf8_sequence();
+      }
     }
-    list->push_back(std::move(clip));
   }
-  return list;
+
+  double number() {
+    const char* start = p_;
+    if (*p_ == '-') ++p_;
+    if (p_ == end_ || !is_digit(*p_)) fail("a number needs a digit after '-'");
+    if (*p_ == '0') {
+      ++p_;
+    } else {
+      while (p_ < end_ && is_digit(*p_)) ++p_;
+    }
+    bool integer = true;
+    if (p_ < end_ && *p_ == '.') {
+      integer = false;
+      ++p_;
+      if (p_ == end_ || !is_digit(*p_)) fail("a number needs a digit after '.'");
+      while (p_ < end_ && is_digit(*p_)) ++p_;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      integer = false;
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (p_ == end_ || !is_digit(*p_)) fail("a number needs a digit in its exponent");
+      while (p_ < end_ && is_digit(*p_)) ++p_;
+    }
+    double value = 0;
+    const auto [last, ec] = std::from_chars(start, p_, value);
+    if (ec == std::errc::result_out_of_range || last != p_) {
+      // Underflow reads as 0 (or a subnormal), as in Python and nlohmann; overflow to
+      // infinity is refused, as nlohmann did (Python would read inf).
+      value = std::strtod(std::string(start, p_).c_str(), nullptr);
+      if (std::isinf(value)) {
+        const std::string text(start, std::min<size_t>(static_cast<size_t>(p_ - start), 40));
+        p_ = start;
+        fail("number " + text + " is too large for a double");
+      }
+    }
+    // nlohmann read integers as int64: "-0" is the integer 0, +0.0 as a double.
+    if (integer && value == 0) value = 0;
+    return value;
+  }
+
+  // Any value, checked and dropped. Iterative: nesting depth costs no stack.
+  void skip_value() {
+    std::string open;  // the closers of the containers we are in
+    while (true) {
+      switch (next_kind()) {
+        case Kind::kObject:
+          if (begin_container('{', '}')) {
+            open += '}';
+            key();
+            continue;
+          }
+          break;
+        case Kind::kArray:
+          if (begin_container('[', ']')) {
+            open += ']';
+            continue;
+          }
+          break;
+        case Kind::kString: string(); break;
+        case Kind::kNumber: number(); break;
+        case Kind::kBoolean: literal(*p_ == 't' ? "true" : "false"); break;
+        case Kind::kNull: literal("null"); break;
+      }
+      // A value is complete: close containers until one has a next member or element.
+      while (!open.empty() && !next_in_container(open.back())) open.pop_back();
+      if (open.empty()) return;
+      if (open.back() == '}') key();
+    }
+  }
+
+  const char* position() const { return p_; }
+  void advance(size_t n) { p_ += n; }
+
+ private:
+  static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+  bool starts_with(std::string_view word) const {
+    return static_cast<size_t>(end_ - p_) >= word.size() && std::memcmp(p_, word.data(), word.size()) == 0;
+  }
+
+  void literal(const char* word) {
+    const size_t n = std::strlen(word);
+    if (static_cast<size_t>(end_ - p_) < n || std::memcmp(p_, word, n) != 0) {
+      fail(std::string("invalid literal; expected '") + word + "'");
+    }
+    p_ += n;
+  }
+
+  uint32_t hex4() {
+    if (end_ - p_ < 4) fail("unexpected end of input in a \\u escape");
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i, ++p_) {
+      const char c = *p_;
+      v <<= 4;
+      if (c >= '0' && c <= '9') v |= static_cast<uint32_t>(c - '0');
+      else if (c >= 'a' && c <= 'f') v |= static_cast<uint32_t>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F') v |= static_cast<uint32_t>(c - 'A' + 10);
+      else fail("a \\u escape needs four hex digits");
+    }
+    return v;
+  }
+
+  void escape() {
+    ++p_;  // '\\'
+    if (p_ == end_) fail("unexpected end of input in an escape");
+    const char c = *p_++;
+    switch (c) {
+      case '"': scratch_ += '"'; return;
+      case '\\': scratch_ += '\\'; return;
+      case '/': scratch_ += '/'; return;
+      case 'b': scratch_ += '\b'; return;
+      case 'f': scratch_ += '\f'; return;
+      case 'n': scratch_ += '\n'; return;
+      case 'r': scratch_ += '\r'; return;
+      case 't': scratch_ += '\t'; return;
+      case 'u': break;
+      default: --p_; fail(std::string("invalid escape '\\") + c + "'");
+    }
+    uint32_t cp = hex4();
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      // A surrogate pair: the low half must follow as another \u escape.
+      if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') fail("a lone UTF-16 high surrogate");
+      p_ += 2;
+      const uint32_t low = hex4();
+      if (low < 0xDC00 || low > 0xDFFF) fail("a UTF-16 high surrogate without its low half");
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+    } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+      fail("a lone UTF-16 low surrogate");
+    }
+    append_utf8(scratch_, cp);
+  }
+
+  // One multi-byte UTF-8 character, checked as RFC 3629 (and nlohmann) define it.
+  void utf8_sequence() {
+    const auto byte = [&](ptrdiff_t i) {
+      return p_ + i < end_ ? static_cast<unsigned char>(p_[i]) : 0u;
+    };
+    const unsigned lead = byte(0);
+    int n = 0;
+    unsigned lo = 0x80, hi = 0xBF;  // range of the second byte
+    if (lead >= 0xC2 && lead <= 0xDF) n = 1;
+    else if (lead == 0xE0) n = 2, lo = 0xA0;
+    else if ((lead >= 0xE1 && lead <= 0xEC) || lead == 0xEE || lead == 0xEF) n = 2;
+    else if (lead == 0xED) n = 2, hi = 0x9F;
+    else if (lead == 0xF0) n = 3, lo = 0x90;
+    else if (lead >= 0xF1 && lead <= 0xF3) n = 3;
+    else if (lead == 0xF4) n = 3, hi = 0x8F;
+    else fail("invalid UTF-8 byte in a string");
+    for (int i = 1; i <= n; ++i) {
+      const unsigned b = byte(i);
+      if (b < (i == 1 ? lo : 0x80u) || b > (i == 1 ? hi : 0xBFu)) {
+        fail("invalid UTF-8 sequence in a string");
+      }
+    }
+    scratch_.append(p_, static_cast<size_t>(n + 1));
+    p_ += n + 1;
+  }
+
+  const char* begin_;
+  const char* p_;
+  const char* end_;
+  std::string scratch_;
+};
+
+// One entry's members as read, checked afterwards in the order the DOM reader checked them.
+struct EntryFields {
+  std::optional<Kind> label, score, segment;
+  size_t segment_size = 0;
+  Kind segment_items[2] = {Kind::kNumber, Kind::kNumber};
+
+  // The first problem, or empty.
+  std::string problem() const {
+    if (!label) return "missing key 'label'";
+    if (*label != Kind::kString) return std::string("label is ") + kind_name(*label) + ", expected a string";
+    if (!score) return "missing key 'score'";
+    if (*score != Kind::kNumber) return std::string("score is ") + kind_name(*score) + ", expected a number";
+    if (!segment) return "missing key 'segment'";
+    if (*segment != Kind::kArray || segment_size != 2) return "segment must be [start, end] in seconds";
+    for (int k = 0; k < 2; ++k) {
+      if (segment_items[k] != Kind::kNumber) {
+        return "segment[" + std::to_string(k) + "] is " + kind_name(segment_items[k]) +
+               ", expected a number";
+      }
+    }
+    return {};
+  }
+};
+
+// A problem with a value of the right JSON but the wrong shape. It is kept, not thrown, while
+// the rest of the file is parsed: malformed JSON anywhere is reported first, as the DOM reader
+// did. It does not name the results key, so a section can serve two keys (see parse_bytes).
+struct Problem {
+  enum Level { kSection, kClip, kEntry } level;
+  std::string clip_id;
+  size_t entry = 0;
+  std::string text;
+
+  Error error(const std::string& file, const std::string& key) const {
+    switch (level) {
+      case kSection: return Error(file, key + text);
+      case kClip: return Error(file, key + "." + clip_id + text);
+      case kEntry: break;
+    }
+    return Error(file + ": " + key + "." + clip_id + "[" + std::to_string(entry) + "]", text);
+  }
+};
+
+// One results object ({clip: [...]}) as read.
+struct Section {
+  std::shared_ptr<PredictionList> list = std::make_shared<PredictionList>();
+  std::optional<Problem> not_an_object;
+  std::map<size_t, Problem> clip_problems;  // by clip place: the first place is reported
+
+  const Problem* first_problem() const {
+    if (not_an_object) return &*not_an_object;
+    if (!clip_problems.empty()) return &clip_problems.begin()->second;
+    return nullptr;
+  }
+};
+
+class SectionReader {
+ public:
+  explicit SectionReader(Parser& parser) : p_(parser) {}
+
+  Section read() {
+    Section s;
+    const Kind kind = p_.next_kind();
+    if (kind != Kind::kObject) {
+      s.not_an_object = Problem{Problem::kSection, "", 0,
+                                std::string(" is ") + kind_name(kind) +
+                                    ", expected an object keyed by clip id"};
+      p_.skip_value();
+      return s;
+    }
+    std::unordered_map<std::string, size_t> place;  // clip id -> index in the list
+    if (!p_.begin_container('{', '}')) return s;
+    do {
+      const std::string clip_id(p_.key());
+      const auto [it, fresh] = place.emplace(clip_id, s.list->size());
+      if (fresh) {
+        s.list->push_back(ClipPredictions{clip_id, {}});
+      } else {
+        // Python's json (and the DOM reader) keep the last list, at the first place.
+        (*s.list)[it->second].predictions.clear();
+        s.clip_problems.erase(it->second);
+      }
+      read_clip((*s.list)[it->second], it->second, s);
+    } while (p_.next_in_container('}'));
+    return s;
+  }
+
+ private:
+  void read_clip(ClipPredictions& clip, size_t place, Section& s) {
+    const Kind kind = p_.next_kind();
+    if (kind != Kind::kArray) {
+      s.clip_problems.emplace(place, Problem{Problem::kClip, clip.clip_id, 0,
+                                             std::string(" is ") + kind_name(kind) +
+                                                 ", expected a list of predictions"});
+      p_.skip_value();
+      return;
+    }
+    if (!p_.begin_container('[', ']')) return;
+    bool problem = false;
+    size_t index = 0;
+    do {
+      Prediction pred;
+      std::string found = read_entry(pred);
+      if (!found.empty() && !problem) {
+        problem = true;
+        s.clip_problems.emplace(place, Problem{Problem::kEntry, clip.clip_id, index, std::move(found)});
+      }
+      clip.predictions.push_back(std::move(pred));
+      ++index;
+    } while (p_.next_in_container(']'));
+  }
+
+  // Reads one entry into `pred`; returns its problem, if any.
+  std::string read_entry(Prediction& pred) {
+    const Kind kind = p_.next_kind();
+    if (kind != Kind::kObject) {
+      p_.skip_value();
+      return std::string("is ") + kind_name(kind) + ", expected an object";
+    }
+    EntryFields f;
+    if (p_.begin_container('{', '}')) {
+      do {
+        const std::string_view k = p_.key();
+        if (k == "label") {
+          f.label = p_.next_kind();
+          if (*f.label == Kind::kString) pred.label.assign(p_.string());
+          else p_.skip_value();
+        } else if (k == "score") {
+          f.score = p_.next_kind();
+          if (*f.score == Kind::kNumber) pred.score = p_.number();
+          else p_.skip_value();
+        } else if (k == "segment") {
+          read_segment(pred, f);
+        } else {
+          p_.skip_value();
+        }
+      } while (p_.next_in_container('}'));
+    }
+    return f.problem();
+  }
+
+  void read_segment(Prediction& pred, EntryFields& f) {
+    f.segment = p_.next_kind();
+    f.segment_size = 0;
+    f.segment_items[0] = f.segment_items[1] = Kind::kNumber;
+    if (*f.segment != Kind::kArray) {
+      p_.skip_value();
+      return;
+    }
+    if (!p_.begin_container('[', ']')) return;
+    do {
+      const Kind item = p_.next_kind();
+      if (f.segment_size < 2) f.segment_items[f.segment_size] = item;
+      if (item == Kind::kNumber && f.segment_size < 2) {
+        (f.segment_size == 0 ? pred.start : pred.end) = p_.number();
+      } else {
+        p_.skip_value();
+      }
+      ++f.segment_size;
+    } while (p_.next_in_container(']'));
+  }
+
+  Parser& p_;
+};
+
+std::string line_and_column(const char* begin, size_t offset) {
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < offset; ++i) {
+    if (begin[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(column);
 }
 
-}  // namespace
+bool is_results_key(const std::string& key) {
+  return key == "results" || key == "detect_results" || key == "retrieve_results";
+}
 
-PredictionFile parse_predictions(const std::string& text, const std::string& where) {
-  Json root;
+PredictionFile parse_bytes(const char* begin, const char* end, const std::string& where) {
+  // The last value of each results key. Files that this project writes, and most others,
+  // give both tasks the same list: a results object whose bytes equal an earlier one's is
+  // the same value (an object ends at its own closing brace), so it is read once.
+  std::map<std::string, std::shared_ptr<const Section>> sections;
+  std::vector<std::pair<std::string_view, std::shared_ptr<const Section>>> read_objects;
+  bool top_level_object = false;
   try {
-    root = Json::parse(text);
-  } catch (const Json::parse_error& e) {
-    throw Error(where, std::string("malformed JSON: ") + e.what(), "is this a prediction file?");
+    Parser p(begin, end);
+    top_level_object = p.next_kind() == Kind::kObject;
+    if (!top_level_object) {
+      p.skip_value();
+    } else if (p.begin_container('{', '}')) {
+      do {
+        const std::string key(p.key());
+        if (!is_results_key(key)) {
+          p.skip_value();
+          continue;
+        }
+        p.skip_whitespace();
+        const char* at = p.position();
+        std::shared_ptr<const Section> section;
+        for (const auto& [bytes, earlier] : read_objects) {
+          if (static_cast<size_t>(end - at) >= bytes.size() &&
+              std::memcmp(at, bytes.data(), bytes.size()) == 0) {
+            section = earlier;
+            p.advance(bytes.size());
+            break;
+          }
+        }
+        if (!section) {
+          section = std::make_shared<const Section>(SectionReader(p).read());
+          if (*at == '{') {
+            read_objects.emplace_back(std::string_view(at, static_cast<size_t>(p.position() - at)), section);
+          }
+        }
+        sections[key] = std::move(section);
+      } while (p.next_in_container('}'));
+    }
+    p.skip_whitespace();
+    if (!p.at_end()) p.fail("unexpected content after the top-level value");
+  } catch (const SyntaxError& e) {
+    throw Error(where, "malformed JSON: " + line_and_column(begin, e.offset) + ": " + e.problem,
+                "is this a prediction file?");
   }
-  if (!root.is_object()) throw Error(where, "expected a JSON object at the top level");
+  if (!top_level_object) throw Error(where, "expected a JSON object at the top level");
+
+  const auto list_of = [&](const std::string& key) -> std::shared_ptr<const PredictionList> {
+    const Section& s = *sections.at(key);
+    if (const Problem* problem = s.first_problem()) throw problem->error(where, key);
+    return s.list;
+  };
   PredictionFile file;
-  const auto results = root.find("results");
-  const auto detect = root.find("detect_results");
-  const auto retrieve = root.find("retrieve_results");
-  if (detect != root.end() || retrieve != root.end()) {
-    if (detect == root.end()) throw Error(where, "missing key 'detect_results'", "the challenge layout needs both tasks");
-    if (retrieve == root.end()) throw Error(where, "missing key 'retrieve_results'", "the challenge layout needs both tasks");
-    file.detection = parse_list(*detect, where, "detect_results");
-    file.retrieval = parse_list(*retrieve, where, "retrieve_results");
-  } else if (results != root.end()) {
-    file.detection = file.retrieval = parse_list(*results, where, "results");
+  const bool detect = sections.count("detect_results"), retrieve = sections.count("retrieve_results");
+  if (detect || retrieve) {
+    if (!detect) throw Error(where, "missing key 'detect_results'", "the challenge layout needs both tasks");
+    if (!retrieve) throw Error(where, "missing key 'retrieve_results'", "the challenge layout needs both tasks");
+    file.detection = list_of("detect_results");
+    file.retrieval = list_of("retrieve_results");
+  } else if (sections.count("results")) {
+    file.detection = file.retrieval = list_of("results");
   } else {
     throw Error(where, "missing key 'detect_results' and 'retrieve_results' (or 'results')",
                 "expected the layout of SPEC §5");
@@ -89,8 +605,54 @@ PredictionFile parse_predictions(const std::string& text, const std::string& whe
   return file;
 }
 
+// The file's bytes, mapped read-only (one system call instead of a copy through a stream).
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw Error(path, std::string("cannot open: ") + std::strerror(errno), "check the path");
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+      fallback_ = read_file(path);  // not a regular file: read it as a stream
+      return;
+    }
+    size_ = static_cast<size_t>(st.st_size);
+    if (size_ == 0) return;
+    void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd_, 0);
+    if (m == MAP_FAILED) {
+      fallback_ = read_file(path);
+      size_ = 0;
+      return;
+    }
+    data_ = static_cast<const char*>(m);
+    ::madvise(m, size_, MADV_SEQUENTIAL);
+  }
+  ~MappedFile() {
+    if (data_) ::munmap(const_cast<char*>(data_), size_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const char* begin() const { return data_ ? data_ : fallback_.data(); }
+  const char* end() const { return data_ ? data_ + size_ : fallback_.data() + fallback_.size(); }
+
+ private:
+  int fd_ = -1;
+  const char* data_ = nullptr;
+  size_t size_ = 0;
+  std::string fallback_;
+};
+
+}  // namespace
+
+PredictionFile parse_predictions(const std::string& text, const std::string& where) {
+  return parse_bytes(text.data(), text.data() + text.size(), where);
+}
+
 PredictionFile read_predictions(const std::string& path) {
-  return parse_predictions(read_file(path), path);
+  const MappedFile file(path);
+  return parse_bytes(file.begin(), file.end(), path);
 }
 
 }  // namespace asl::eval

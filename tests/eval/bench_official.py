@@ -3,7 +3,12 @@
 val clips with N synthetic predictions per clip, and writes the prediction file for
 `asl score`. Not run by CI. Usage:
     bench_official.py CLIP_ANNOTATIONS.json EPISODIC_MEMORY_REPO WORK_DIR N
-then: time build/asl score --gt CLIP_ANNOTATIONS.json --pred WORK_DIR/pred_N.json
+EPISODIC_MEMORY_REPO is a git checkout (or bare mirror) of EGO4D/episodic-memory; the evaluator
+is taken from its HEAD with `git show`. Then:
+    time build/asl score --gt CLIP_ANNOTATIONS.json --pred WORK_DIR/pred_N.json
+`asl bench --what score` writes the N = 200 file byte for byte (same random draws and JSON
+text) and checks its metrics against the official numbers this script prints, which are
+stored in src/eval/score_bench.cc with the official time: update both there after a rerun.
 """
 import json, os, random, subprocess, sys, time
 import numpy as np

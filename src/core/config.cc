@@ -621,6 +621,7 @@ void validate(const Config& cfg, const std::string& source) {
   v.one_of(o.schedule_type, {"cosine", "multistep"}, "opt.schedule_type");
   v.require(o.learning_rate > 0, "opt.learning_rate", "must be positive");
   v.require(o.weight_decay >= 0, "opt.weight_decay", "must be >= 0");
+  v.require(o.ema_decay >= 0 && o.ema_decay < 1, "opt.ema_decay", "must be in [0, 1)");
   v.positive(o.epochs, "opt.epochs");
   v.require(o.warmup_epochs >= 0, "opt.warmup_epochs", "must be >= 0");
   v.require(!o.warmup || o.warmup_epochs > 0, "opt.warmup_epochs",

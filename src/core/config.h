@@ -270,6 +270,7 @@ struct OptConfig : Section {
   std::string schedule_type = "cosine";   // cosine | multistep
   std::vector<int64_t> schedule_steps;
   double schedule_gamma = 0.1;
+  double ema_decay = 0.999;               // this project's key: the reference fixes 0.999
 
   template <class V>
   void visit(V& v) {
@@ -283,6 +284,7 @@ struct OptConfig : Section {
     v("schedule_type", schedule_type);
     v("schedule_steps", schedule_steps);
     v("schedule_gamma", schedule_gamma);
+    v("ema_decay", ema_decay);
   }
 };
 

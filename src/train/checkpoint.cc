@@ -7,6 +7,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
@@ -116,6 +118,30 @@ std::string epoch_checkpoint_name(int64_t epoch) {
   return buf;
 }
 
+namespace {
+
+// Testing hook: ASL_FAILPOINT=checkpoint_write@EPOCH kills the process (SIGKILL) half-way
+// through writing that epoch's checkpoint, as a node failure would, so tests can prove that
+// the previous checkpoint survives and `--resume auto` continues from it.
+void maybe_die_while_writing(const std::string& path, int64_t epoch,
+                             torch::serialize::OutputArchive& archive) {
+  const char* failpoint = std::getenv("ASL_FAILPOINT");
+  if (!failpoint || std::string(failpoint) != "checkpoint_write@" + std::to_string(epoch)) return;
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  const std::string all = bytes.str();
+  AtomicFile file(path);
+  std::FILE* out = std::fopen(file.temp_path().c_str(), "wb");
+  if (out) {
+    std::fwrite(all.data(), 1, all.size() / 2, out);
+    std::fflush(out);
+  }
+  spdlog::warn("ASL_FAILPOINT: killing the process while writing {}", path);
+  std::raise(SIGKILL);
+}
+
+}  // namespace
+
 void write_checkpoint(const std::string& path, const TrainingCheckpoint& c) {
   torch::serialize::OutputArchive archive;
   model::write_weights_to(archive, {c.model, c.model_ema, c.epoch, c.source});
@@ -130,6 +156,11 @@ void write_checkpoint(const std::string& path, const TrainingCheckpoint& c) {
   train.write("loader_position", c10::IValue(c.loader_position));
   train.write("config", c10::IValue(c.config_yaml));
   if (c.rng_cpu.defined()) train.write("rng_cpu", c.rng_cpu);
+  if (!c.rng_cpu_ranks.empty()) {
+    torch::serialize::OutputArchive ranks;
+    for (size_t r = 0; r < c.rng_cpu_ranks.size(); ++r) ranks.write(std::to_string(r), c.rng_cpu_ranks[r]);
+    train.write("rng_cpu_ranks", ranks);
+  }
   write_tensors(train, "buffers", c.buffers);
   write_tensors(train, "ema_buffers", c.ema_buffers);
   torch::serialize::OutputArchive optimizer;
@@ -143,6 +174,7 @@ void write_checkpoint(const std::string& path, const TrainingCheckpoint& c) {
   train.write("optimizer", optimizer);
   archive.write("train", train);
 
+  maybe_die_while_writing(path, c.epoch, archive);
   model::save_archive_atomic(path, archive);
 }
 
@@ -178,6 +210,14 @@ TrainingCheckpoint read_checkpoint(const std::string& path) {
     c.config_yaml = yaml.toStringRef();
     at::Tensor rng;
     if (train.try_read("rng_cpu", rng)) c.rng_cpu = rng;
+    torch::serialize::InputArchive ranks;
+    if (train.try_read("rng_cpu_ranks", ranks)) {
+      for (size_t r = 0;; ++r) {
+        at::Tensor state;
+        if (!ranks.try_read(std::to_string(r), state)) break;
+        c.rng_cpu_ranks.push_back(state);
+      }
+    }
     c.buffers = read_tensors(train, "buffers");
     c.ema_buffers = read_tensors(train, "ema_buffers");
     torch::serialize::InputArchive optimizer;

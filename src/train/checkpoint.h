@@ -6,7 +6,8 @@
 //   global_step, schedule_step (int), schedule_lr, loss_normalizer (double)
 //   optimizer      archive: per parameter name an archive {step, exp_avg, exp_avg_sq}
 //   buffers, ema_buffers   archives: the model's buffers and their EMA (exact resume)
-//   rng_cpu        uint8 tensor, torch's default CPU generator state
+//   rng_cpu        uint8 tensor, torch's default CPU generator state (rank 0's)
+//   rng_cpu_ranks  archive "0", "1", ...: every rank's generator state (data-parallel runs)
 //   loader_seed, loader_position (int): the loader is a function of (seed, epoch, position)
 //   config         string, the effective config as YAML
 // Files are written atomically (temporary file, fsync, rename).
@@ -40,6 +41,7 @@ struct TrainingCheckpoint {
   double schedule_lr = 0;
   double loss_normalizer = 0;
   at::Tensor rng_cpu;                         // torch CPU generator state
+  std::vector<at::Tensor> rng_cpu_ranks;      // per rank, when trained data-parallel
   int64_t loader_seed = 0;
   int64_t loader_position = 0;                // batches of `epoch` already consumed
   std::string config_yaml;

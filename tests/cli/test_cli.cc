@@ -90,7 +90,11 @@ TEST(Cli, TrainChecksTheConfigBeforeAnythingElse) {
 }
 
 TEST(Cli, PendingCommandsSayNotImplementedWithExitCode2) {
-  const RunResult r = run_asl({"bench", "--what", "nms"});
+  RunResult r = run_asl({"inspect", kConfigs + "demo.yaml", "--set", "x=1"});
+  EXPECT_EQ(r.code, 1);  // a real error, not "pending"
+  const std::string ckpt = ::testing::TempDir() + "/pending.ckpt";
+  { std::ofstream(ckpt) << "x"; }
+  r = run_asl({"inspect", ckpt});
   EXPECT_EQ(r.code, 2);
   EXPECT_HAS(r.err, "not implemented yet");
   EXPECT_EQ(count_lines(r.err), 1);

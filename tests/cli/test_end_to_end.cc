@@ -67,6 +67,22 @@ TEST(EndToEnd, SynthTrainEvalInferScore) {
   EXPECT_LE(metrics["average_mAP"].get<double>(), 1.0);
   EXPECT_TRUE(metrics["recall"].contains("R5@0.7"));
 
+  // Validation during training ran on the same EMA weights: its last line is eval's result.
+  std::ifstream vlog(dir + "/train/validation.jsonl");
+  std::string line, last;
+  int validated = 0;
+  while (std::getline(vlog, line)) {
+    if (line.empty()) continue;
+    last = line;
+    ++validated;
+  }
+  ASSERT_GE(validated, 1);
+  const nlohmann::json v = nlohmann::json::parse(last);
+  EXPECT_EQ(v["epoch"], 2);
+  EXPECT_EQ(v["average_mAP"], metrics["average_mAP"]);
+  EXPECT_EQ(v["recall"], metrics["recall"]);
+  EXPECT_TRUE(fs::exists(dir + "/train/best.ckpt"));
+
   // Every clip's predictions by descending score (the official Recall@kx reads file order).
   const nlohmann::json pred = read_json(dir + "/pred.json");
   EXPECT_EQ(pred["challenge"], "ego4d_moment_queries");

@@ -1,0 +1,129 @@
+#include "train/validation.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cluster/communicator.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "eval/metrics.h"
+#include "infer/distributed.h"
+#include "infer/predict.h"
+#include "train/checkpoint.h"
+
+namespace asl::train {
+namespace {
+
+constexpr const char* kValidationLog = "validation.jsonl";
+constexpr const char* kBestCheckpoint = "best.ckpt";
+
+std::string join_path(const std::string& dir, const std::string& name) {
+  return (!dir.empty() && dir.back() == '/') ? dir + name : dir + "/" + name;
+}
+
+// R1@0.5: recall at rank 1 and tIoU 0.5, the number the reference logs as its best recall.
+double recall_1_at_05(const eval::RetrievalResult& r) {
+  for (size_t t = 0; t < r.tious.size(); ++t) {
+    if (std::abs(r.tious[t] - 0.5) > 1e-9) continue;
+    for (size_t k = 0; k < r.ranks.size(); ++k) {
+      if (r.ranks[k] == 1) return r.recall[t][k];
+    }
+  }
+  return 0;
+}
+
+// best.ckpt becomes a hard link of `checkpoint` (a copy where links are not possible).
+void keep_best(const std::string& checkpoint, const std::string& best) {
+  const std::string temp = best + ".link";
+  std::remove(temp.c_str());
+  if (::link(checkpoint.c_str(), temp.c_str()) != 0) {
+    write_file_atomic(temp, read_file(checkpoint));
+  }
+  if (std::rename(temp.c_str(), best.c_str()) != 0) {
+    std::remove(temp.c_str());
+    throw Error(best, "cannot replace the best checkpoint", "check the output folder's permissions");
+  }
+}
+
+}  // namespace
+
+Validator::Validator(const config::Config& cfg,
+                     std::shared_ptr<const data::ClipAnnotations> annotations,
+                     std::string output_dir, cluster::Communicator* comm,
+                     std::shared_ptr<data::FeatureSource> source)
+    : cfg_(cfg),
+      annotations_(std::move(annotations)),
+      output_dir_(std::move(output_dir)),
+      comm_(comm) {
+  if (cfg_.val_split.empty()) {
+    throw Error("val_split", "is empty", "name the split to validate on, e.g. [val]");
+  }
+  split_ = cfg_.val_split.front();
+  const int64_t max_epochs = cfg_.opt.epochs + cfg_.opt.warmup_epochs;
+  first_epoch_ = cfg_.checkpoint.eval_start_epoch ? *cfg_.checkpoint.eval_start_epoch
+                                                  : max_epochs / 3 + 1;
+  predictor_ = std::make_unique<infer::Predictor>(cfg_, annotations_,
+                                                  std::vector<std::string>{split_}, std::move(source));
+  if (predictor_->size() == 0) {
+    throw Error("val_split", "split '" + split_ + "' has no clips in " + cfg_.dataset.json_file,
+                "check val_split against the annotations' subsets");
+  }
+  // A resumed run keeps the best score of the epochs before it.
+  const std::string log = join_path(output_dir_, kValidationLog);
+  if (path_exists(log)) {
+    std::ifstream in(log);
+    std::string line;
+    while (std::getline(in, line)) {
+      try {
+        best_ = std::max(best_, nlohmann::json::parse(line).at("average_mAP").get<double>());
+      } catch (const nlohmann::json::exception&) {
+        // a torn line of a killed run
+      }
+    }
+  }
+}
+
+Validator::~Validator() = default;
+
+bool Validator::maybe_validate(const EpochEnd& end, ValidationResult* result) {
+  if (end.epoch < first_epoch_ || end.ema == nullptr) return false;
+  const bool root = comm_ == nullptr || comm_->rank() == 0;
+  if (root) {
+    spdlog::info("validating epoch {} on {} ({} clips, EMA weights)", end.epoch, split_,
+                 predictor_->size());
+  }
+  end.ema->copy_to(*predictor_->model());
+  const auto predictions = std::make_shared<const eval::PredictionList>(
+      infer::predict_sharded(*predictor_, comm_));
+  if (!root) return true;
+  const eval::Metrics metrics = eval::score(*annotations_, {predictions, predictions}, split_);
+
+  ValidationResult r;
+  r.epoch = end.epoch;
+  r.average_map = metrics.detection.average_mAP;
+  r.recall_1_at_05 = recall_1_at_05(metrics.retrieval);
+  r.metrics_json = eval::metrics_json(metrics);
+  r.best = r.average_map > best_;
+  if (r.best) {
+    best_ = r.average_map;
+    keep_best(end.checkpoint, join_path(output_dir_, kBestCheckpoint));
+  }
+  nlohmann::json line = nlohmann::json::parse(r.metrics_json);
+  line["epoch"] = r.epoch;
+  line["step"] = end.global_step;
+  line["best"] = r.best;
+  std::ofstream out(join_path(output_dir_, kValidationLog), std::ios::app);
+  out << line.dump() << "\n";
+  if (!out.flush()) throw Error(join_path(output_dir_, kValidationLog), "cannot append");
+  spdlog::info("epoch {}: average mAP {:.2f}%, R1@0.5 {:.2f}%{}", r.epoch, 100 * r.average_map,
+               100 * r.recall_1_at_05, r.best ? " (best so far: best.ckpt)" : "");
+  if (result) *result = r;
+  return true;
+}
+
+}  // namespace asl::train

@@ -1,0 +1,61 @@
+// Validation during training, as the reference's train.py does it: from its start epoch on,
+// after each epoch the EMA weights are run over the first val split and scored with the
+// official metrics. Each result is a line of validation.jsonl; the best average mAP so far is
+// kept as best.ckpt (a hard link of that epoch's last.ckpt).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/config.h"
+#include "data/annotations.h"
+#include "data/dataset.h"
+#include "train/trainer.h"
+
+namespace asl::cluster {
+class Communicator;
+}
+namespace asl::infer {
+class Predictor;
+}
+
+namespace asl::train {
+
+struct ValidationResult {
+  int64_t epoch = 0;             // epochs completed
+  double average_map = 0;        // fraction
+  double recall_1_at_05 = 0;     // R1@0.5, fraction
+  std::string metrics_json;      // the full metrics (SPEC §5)
+  bool best = false;
+};
+
+class Validator {
+ public:
+  // `output_dir`: where validation.jsonl and best.ckpt go. With a communicator of several
+  // ranks every rank must call maybe_validate(); each infers its share, rank 0 scores and
+  // writes. `source`: the features (null: from the config).
+  Validator(const config::Config& cfg, std::shared_ptr<const data::ClipAnnotations> annotations,
+            std::string output_dir, cluster::Communicator* comm = nullptr,
+            std::shared_ptr<data::FeatureSource> source = nullptr);
+  ~Validator();
+
+  // The first epoch (completed epochs, 1-based) that is validated: checkpoint.eval_start_epoch,
+  // or the reference's `epoch >= max_epochs // 3` on its 0-based epoch.
+  int64_t first_epoch() const { return first_epoch_; }
+
+  // Runs when `end.epoch` is due; returns whether it ran (on rank 0: with `result`).
+  bool maybe_validate(const EpochEnd& end, ValidationResult* result = nullptr);
+
+ private:
+  config::Config cfg_;
+  std::shared_ptr<const data::ClipAnnotations> annotations_;
+  std::string output_dir_;
+  std::string split_;
+  int64_t first_epoch_ = 0;
+  double best_ = -1;
+  cluster::Communicator* comm_ = nullptr;
+  std::unique_ptr<infer::Predictor> predictor_;
+};
+
+}  // namespace asl::train

@@ -1,0 +1,167 @@
+// What `asl train`, `asl eval` and `asl score` do when things go wrong (SPEC §9): a run killed
+// while writing a checkpoint resumes from the previous one and then trains exactly as an
+// uninterrupted run; a missing checkpoint, a checkpoint of another architecture, an empty split
+// and a malformed prediction file each fail with one clear line and leave no output behind.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/test_util.h"
+#include "run.h"
+
+namespace asl::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kTemplate = std::string(ASL_SOURCE_DIR) + "/../shared/ego4d/clip_annotations.json";
+const std::string kConfig = std::string(ASL_SOURCE_DIR) + "/configs/demo.yaml";
+
+std::vector<nlohmann::json> json_lines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  }
+  return out;
+}
+
+std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+// One tiny synthetic dataset for every test here.
+class Failures : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = ::testing::TempDir() + "asl_failures_" + std::to_string(getpid());
+    fs::remove_all(dir_);
+    data_ = dir_ + "/data";
+    const std::vector<std::string> synth = {"synth", "--out", data_, "--clips", "16",
+                                            "--classes", "4", "--features", "egovlp:16,internvideo:8",
+                                            "--write", "h5", "--seed", "3"};
+    const RunResult r = run_asl(fs::exists(kTemplate) ? with(synth, {"--template", kTemplate}) : synth);
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  // A tiny network: 3 epochs (1 warm-up) of a few steps, no validation.
+  static std::vector<std::string> sets() {
+    return {"--set", "dataset.json_file=" + data_ + "/clip_annotations.json",
+            "--set", "store.path=" + data_ + "/features.h5",
+            "--set", "dataset.input_dim=[16, 8]",
+            "--set", "dataset.num_classes=4",
+            "--set", "dataset.max_seq_len=64",
+            "--set", "model.embd_dim=[16, 16]",
+            "--set", "model.fpn_dim=32",
+            "--set", "model.head_dim=32",
+            "--set", "model.xl={n_head: 4, d_head: 8, d_inner: 64}",
+            "--set", "opt.epochs=2",
+            "--set", "opt.warmup_epochs=1",
+            "--set", "loader.num_workers=0"};
+  }
+  static RunResult train(const std::string& out, const std::vector<std::string>& extra = {}) {
+    return run_asl(with(with({"train", kConfig, "--output", out, "--no-validation"}, sets()), extra));
+  }
+
+  static std::string dir_, data_;
+};
+
+std::string Failures::dir_, Failures::data_;
+
+TEST_F(Failures, RunKilledWhileWritingACheckpointResumesFromThePreviousOne) {
+  const std::string straight = dir_ + "/straight", killed = dir_ + "/killed";
+  ASSERT_EQ(train(straight).code, 0);
+
+  ::setenv("ASL_FAILPOINT", "checkpoint_write@2", 1);
+  RunResult r = train(killed);
+  ::unsetenv("ASL_FAILPOINT");
+  EXPECT_NE(r.code, 0) << "the failpoint should have killed the run";
+  // The complete checkpoint of epoch 1 is intact; epoch 2's was never committed.
+  EXPECT_TRUE(fs::exists(killed + "/epoch_0001.ckpt"));
+  EXPECT_FALSE(fs::exists(killed + "/epoch_0002.ckpt"));
+  bool torn = false;
+  for (const auto& e : fs::directory_iterator(killed)) {
+    torn |= e.path().filename().string().rfind(".last.ckpt.tmp", 0) == 0;
+  }
+  EXPECT_TRUE(torn) << "the failpoint leaves a half-written temporary file, as a crash does";
+
+  r = train(killed, {"--resume", "auto"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_HAS(r.err + r.out, "resumed from " + killed + "/last.ckpt (epoch 1");
+  for (const auto& e : fs::directory_iterator(killed)) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos)
+        << "stale temporary file left: " << e.path();
+  }
+
+  // The resumed run trained exactly as the uninterrupted one.
+  const auto a = json_lines(straight + "/steps.jsonl"), b = json_lines(killed + "/steps.jsonl");
+  ASSERT_FALSE(a.empty());
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    for (const char* key : {"step", "epoch", "lr", "final_loss", "grad_norm", "loss_normalizer"}) {
+      EXPECT_EQ(a[i][key], b[i][key]) << "step " << i << " " << key;
+    }
+  }
+}
+
+TEST_F(Failures, EvalNamesAMissingCheckpoint) {
+  const std::string out = dir_ + "/missing.json";
+  const RunResult r = run_asl(with({"eval", kConfig, dir_ + "/no-such.ckpt", "--json", out}, sets()));
+  EXPECT_NE(r.code, 0);
+  EXPECT_HAS(r.err, "no-such.ckpt");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(Failures, EvalRefusesACheckpointOfAnotherArchitecture) {
+  const std::string run = dir_ + "/arch";
+  ASSERT_EQ(train(run).code, 0);
+  const std::string out = dir_ + "/arch.json";
+  // The same checkpoint read with a wider head.
+  const RunResult r = run_asl(with(with({"eval", kConfig, run + "/last.ckpt", "--json", out}, sets()),
+                                   {"--set", "model.head_dim=48"}));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_HAS(r.err, "last.ckpt");
+  EXPECT_HAS(r.err, "cls_head");  // the first mis-shaped key is named
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(Failures, EmptySplitsFailClearly) {
+  const std::string run = dir_ + "/empty";
+  RunResult r = train(run, {"--set", "train_split=[no_such_split]"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_HAS(r.err, "no_such_split");
+  EXPECT_FALSE(fs::exists(run + "/last.ckpt"));
+
+  ASSERT_EQ(train(dir_ + "/for_split").code, 0);
+  const std::string out = dir_ + "/empty.json";
+  r = run_asl(with({"eval", kConfig, dir_ + "/for_split/last.ckpt", "--split", "no_such_split",
+                    "--json", out},
+                   sets()));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_HAS(r.err, "no_such_split");
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(Failures, ScoreNamesTheFaultOfAMalformedPredictionFile) {
+  const std::string pred = dir_ + "/bad_pred.json", out = dir_ + "/bad_metrics.json";
+  std::ofstream(pred) << R"({"version": "1.0", "detect_results": {"clip-a": [{"label": "x", "score": 0.5}]}, "retrieve_results": {}})";
+  const RunResult r = run_asl({"score", "--gt", data_ + "/clip_annotations.json", "--pred", pred,
+                               "--split", "val", "--json", out});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_HAS(r.err, "bad_pred.json");
+  EXPECT_HAS(r.err, "clip-a");
+  EXPECT_HAS(r.err, "segment");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+}  // namespace
+}  // namespace asl::testing

@@ -6,11 +6,14 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/job.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "data/annotations.h"
 #include "data/dataset.h"
+#include "train/stop_signal.h"
 #include "train/trainer.h"
+#include "train/validation.h"
 
 namespace asl::cli {
 
@@ -19,6 +22,7 @@ void add_train(CLI::App& app) {
     std::string config;
     std::vector<std::string> overrides;
     std::string output, resume, init;
+    bool no_validation = false;
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("train", "train ASL (under mpirun: data-parallel)");
@@ -30,6 +34,9 @@ void add_train(CLI::App& app) {
   sub->add_option("--resume", a->resume, "auto (newest complete checkpoint) or a checkpoint path");
   sub->add_option("--init", a->init, "start from these weights (fine-tuning, imported weights)")
       ->check(CLI::ExistingFile);
+  sub->add_flag("--no-validation", a->no_validation,
+                "skip validation (default: EMA weights on val_split after each epoch from "
+                "checkpoint.eval_start_epoch, as the reference)");
   sub->callback([a] {
     const config::Config cfg = config::load_config(a->config, a->overrides);  // bad configs fail first
     if (!a->resume.empty() && !a->init.empty()) {
@@ -41,13 +48,20 @@ void add_train(CLI::App& app) {
     }
     auto annotations = std::make_shared<const data::ClipAnnotations>(
         data::read_clip_annotations(cfg.dataset.json_file));
+    const auto comm = job_communicator(cfg);
     train::TrainerOptions options;
     options.output_dir = a->output.empty() ? train::default_output_dir(cfg, a->config) : a->output;
     options.resume = a->resume;
     options.init = a->init;
+    options.comm = comm.get();
+    train::install_stop_handlers();
     train::Trainer trainer(cfg, annotations, data::make_feature_source(cfg), options);
-    // Validation (scoring of the EMA weights) is attached here once `asl eval` lands:
-    // trainer.set_epoch_end_hook(...).
+    std::shared_ptr<train::Validator> validator;
+    if (!a->no_validation) {
+      validator = std::make_shared<train::Validator>(cfg, annotations, options.output_dir, comm.get());
+      trainer.set_epoch_end_hook(
+          [validator](const train::EpochEnd& end) { validator->maybe_validate(end); });
+    }
     trainer.run();
   });
 }

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/job.h"
+#include "cluster/allreduce_bench.h"
 #include "core/bench.h"
 #include "core/config.h"
 #include "core/error.h"
@@ -103,13 +105,16 @@ void add_eval(CLI::App& app) {
   sub->add_option("--json", a->json, "metrics JSON to write");
   sub->callback([a] {
     const config::Config cfg = config::load_config(a->cfg.config, a->cfg.overrides);
+    const auto comm = job_communicator(cfg);
     infer::PredictOptions o;
     o.checkpoint = a->ckpt;
     o.split = {a->split};
+    o.comm = comm.get();
     const auto gt = std::make_shared<const data::ClipAnnotations>(
         data::read_clip_annotations(cfg.dataset.json_file));
     const auto predictions =
         std::make_shared<const eval::PredictionList>(infer::predict_split(cfg, gt, o));
+    if (comm->rank() != 0) return;  // rank 0 scores and writes
     if (!a->out.empty()) write_file_atomic(a->out, infer::predictions_json(*predictions));
     const eval::Metrics metrics = eval::score(*gt, {predictions, predictions}, a->split);
     std::cout << eval::format_table(metrics);
@@ -130,14 +135,17 @@ void add_infer(CLI::App& app) {
   sub->add_option("--out", a->out, "submission JSON to write")->required();
   sub->callback([a] {
     const config::Config cfg = config::load_config(a->cfg.config, a->cfg.overrides);
+    const auto comm = job_communicator(cfg);
     infer::PredictOptions o;
     o.checkpoint = a->ckpt;
     o.split = {a->split};
+    o.comm = comm.get();
     const eval::PredictionList predictions = infer::predict_split(
         cfg,
         std::make_shared<const data::ClipAnnotations>(
             data::read_clip_annotations(cfg.dataset.json_file)),
         o);
+    if (comm->rank() != 0) return;  // rank 0 writes
     write_file_atomic(a->out, infer::predictions_json(predictions));
     std::cout << "wrote " << predictions.size() << " clips to " << a->out << "\n";
   });
@@ -196,6 +204,10 @@ void add_bench(CLI::App& app) {
     }
     if (a->what == "score") {
       bench::run_score_bench(o);
+      return;
+    }
+    if (a->what == "allreduce") {  // under mpirun: launch/mpirun.sh -n 2 bench --what allreduce
+      bench::run_allreduce_bench(o, a->config);
       return;
     }
     throw NotImplemented("bench --what " + a->what);

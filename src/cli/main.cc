@@ -8,6 +8,7 @@
 
 #include "asl/build_info.h"
 #include "cli/commands.h"
+#include "cluster/runtime.h"
 #include "core/error.h"
 #include "core/logging.h"
 #include "core/strings.h"
@@ -18,6 +19,7 @@ namespace {
 constexpr int kExitError = 1;
 constexpr int kExitNotImplemented = 2;
 constexpr int kExitUsage = 64;
+constexpr int kExitInterrupted = 143;  // 128 + SIGTERM
 
 std::string version_text() {
   const asl::TorchRuntime torch = asl::torch_runtime();
@@ -37,6 +39,14 @@ void print_error(const char* kind, const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Under mpirun/srun: MPI starts here and ends when main returns (a world of one otherwise).
+  asl::cluster::Runtime runtime(&argc, &argv);
+  // A failure on one rank must end the whole job at once, with that rank's message.
+  const auto fail = [&runtime](const char* kind, const std::string& message) {
+    if (runtime.size() > 1) runtime.abort(std::string("asl: ") + kind + asl::one_line(message));
+    print_error(kind, message);
+    return kExitError;
+  };
   CLI::App app{"Ego4D-ASL: temporal action localization on Ego4D Moment Queries", "asl"};
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand
@@ -66,11 +76,13 @@ int main(int argc, char** argv) {
   } catch (const asl::NotImplemented& e) {
     print_error("", e.what());
     return kExitNotImplemented;
+  } catch (const asl::Interrupted& e) {
+    // Every rank agreed to stop and the state is saved: a clean exit, not an abort.
+    if (runtime.rank() == 0) print_error("", e.what());
+    return kExitInterrupted;
   } catch (const asl::Error& e) {
-    print_error("error: ", e.what());
-    return kExitError;
+    return fail("error: ", e.what());
   } catch (const std::exception& e) {
-    print_error("internal error: ", e.what());
-    return kExitError;
+    return fail("internal error: ", e.what());
   }
 }

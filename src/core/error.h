@@ -33,4 +33,11 @@ class NotImplemented : public Error {
       : Error(what + ": not implemented yet") {}
 };
 
+// A run stopped on request (SIGTERM/SIGINT) after saving its state; exits with 128 + SIGTERM
+// so schedulers see an interrupted job, not a failed one.
+class Interrupted : public Error {
+ public:
+  explicit Interrupted(const std::string& what) : Error(what) {}
+};
+
 }  // namespace asl

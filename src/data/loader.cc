@@ -1,5 +1,7 @@
 #include "data/loader.h"
 
+#include <algorithm>
+
 #include <chrono>
 #include <condition_variable>
 #include <exception>
@@ -128,7 +130,7 @@ DataLoader::DataLoader(std::shared_ptr<const Ego4dDataset> dataset, LoaderOption
 
 DataLoader::~DataLoader() { impl_->stop(); }
 
-void DataLoader::start_epoch(int64_t epoch) {
+void DataLoader::start_epoch(int64_t epoch, int64_t first_batch) {
   Impl& s = *impl_;
   s.stop();
   ShardOptions o;
@@ -146,8 +148,8 @@ void DataLoader::start_epoch(int64_t epoch) {
   s.batches = (n + s.options.batch_size - 1) / s.options.batch_size;
   s.ready.clear();
   s.error = nullptr;
-  s.next_out = 0;
-  s.next_make = 0;
+  s.next_out = std::clamp<int64_t>(first_batch, 0, s.batches);
+  s.next_make = s.next_out;
   s.wait = 0;
   for (int w = 0; w < s.options.num_workers; ++w) s.workers.emplace_back([&s] { s.work(); });
 }

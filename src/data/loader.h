@@ -46,8 +46,9 @@ class DataLoader {
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
 
-  // Plans the epoch's shard and starts the workers.
-  void start_epoch(int64_t epoch);
+  // Plans the epoch's shard and starts the workers at batch `first_batch` (> 0: an epoch
+  // resumed in the middle; the batches before it are not read).
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
   // The next batch of the epoch, nullopt at its end. Rethrows a worker's error.
   std::optional<Batch> next();
 

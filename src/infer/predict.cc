@@ -3,62 +3,105 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
-#include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/progress.h"
 #include "data/loader.h"
 #include "infer/decode.h"
+#include "infer/distributed.h"
 #include "model/asl_model.h"
 #include "model/state_dict.h"
 
 namespace asl::infer {
 
-eval::PredictionList predict_split(const config::Config& cfg,
-                                   std::shared_ptr<const data::ClipAnnotations> annotations,
-                                   const PredictOptions& options) {
-  std::map<int64_t, std::string> names;
-  for (const auto& [name, id] : annotations->label_dict()) names[id] = name;
+namespace {
 
-  data::Ego4dDataset dataset(cfg, /*is_training=*/false, options.split, annotations,
-                             data::make_feature_source(cfg));
-  model::PtTransformer net(cfg);
-  const model::NativeWeights weights = model::read_native_weights(options.checkpoint);
-  const bool ema = options.use_ema && !weights.model_ema.empty();
-  model::assign_weights(*net, ema ? weights.model_ema : weights.model);
-  spdlog::info("evaluating {} clips with the {} weights of {}", dataset.size(),
-               ema ? "EMA" : "model", options.checkpoint);
-  net->eval();
+std::vector<std::string> names_by_id(const data::ClipAnnotations& annotations) {
+  std::vector<std::string> names;
+  for (const auto& [name, id] : annotations.label_dict()) {
+    if (id < 0) continue;
+    if (static_cast<size_t>(id) >= names.size()) names.resize(static_cast<size_t>(id) + 1);
+    names[static_cast<size_t>(id)] = name;
+  }
+  return names;
+}
+
+}  // namespace
+
+Predictor::Predictor(const config::Config& cfg,
+                     std::shared_ptr<const data::ClipAnnotations> annotations,
+                     std::vector<std::string> split,
+                     std::shared_ptr<data::FeatureSource> source)
+    : cfg_(cfg),
+      dataset_(cfg, /*is_training=*/false, std::move(split), annotations,
+               source ? std::move(source) : data::make_feature_source(cfg)),
+      net_(cfg),
+      class_names_(names_by_id(*annotations)) {
+  net_->eval();
+}
+
+eval::PredictionList Predictor::run(const std::vector<int64_t>& indices) {
+  std::vector<int64_t> order = indices;
+  if (order.empty()) {
+    for (int64_t i = 0; i < dataset_.size(); ++i) order.push_back(i);
+  }
+  net_->eval();
   torch::NoGradGuard no_grad;
-
   eval::PredictionList out;
-  Progress progress("inference", dataset.size(), "clips");
-  for (int64_t i = 0; i < dataset.size(); ++i) {
+  out.reserve(order.size());
+  Progress progress("inference", static_cast<int64_t>(order.size()), "clips");
+  for (const int64_t i : order) {
     data::PyRandom rng(0);  // evaluation draws nothing
-    data::VideoItem item = dataset.get(i, rng);
+    data::VideoItem item = dataset_.get(i, rng);
     ClipTiming timing;
     timing.fps = item.fps;
     timing.duration = item.duration;
     timing.feat_stride = item.feat_stride;
     timing.num_frames = item.feat_num_frames;
-    const data::Batch batch = data::collate({item}, {}, false, cfg.dataset.max_seq_len,
-                                            net->config().max_div_factor());
+    const data::Batch batch = data::collate({item}, {}, false, cfg_.dataset.max_seq_len,
+                                            net_->config().max_div_factor());
     const std::vector<Segment> segs =
-        detect(net->forward(batch.feats, batch.masks), timing, cfg.test_cfg);
+        detect(net_->forward(batch.feats, batch.masks), timing, cfg_.test_cfg);
     eval::ClipPredictions clip;
     clip.clip_id = item.clip_id;
+    clip.predictions.reserve(segs.size());
     for (const Segment& s : segs) {
-      const auto name = names.find(s.label);
-      clip.predictions.push_back({name != names.end() ? name->second : std::to_string(s.label),
-                                  static_cast<double>(s.score), static_cast<double>(s.start),
-                                  static_cast<double>(s.end)});
+      const bool named = s.label >= 0 && static_cast<size_t>(s.label) < class_names_.size() &&
+                         !class_names_[static_cast<size_t>(s.label)].empty();
+      clip.predictions.push_back(
+          {named ? class_names_[static_cast<size_t>(s.label)] : std::to_string(s.label),
+           static_cast<double>(s.score), static_cast<double>(s.start),
+           static_cast<double>(s.end)});
     }
     out.push_back(std::move(clip));
     progress.advance();
   }
   progress.finish();
   return out;
+}
+
+eval::PredictionList predict_split(const config::Config& cfg,
+                                   std::shared_ptr<const data::ClipAnnotations> annotations,
+                                   const PredictOptions& options) {
+  Predictor predictor(cfg, annotations, options.split);
+  if (predictor.size() == 0) {
+    std::string names;
+    for (const auto& s : options.split) names += (names.empty() ? "" : ", ") + s;
+    throw Error("--split", "no clips of split '" + names + "' in " + cfg.dataset.json_file,
+                "name a subset the annotations have (train, val, test)");
+  }
+  const model::NativeWeights weights = model::read_native_weights(options.checkpoint);
+  const bool ema = options.use_ema && !weights.model_ema.empty();
+  try {
+    model::assign_weights(*predictor.model(), ema ? weights.model_ema : weights.model);
+  } catch (const Error& e) {
+    throw Error(options.checkpoint, std::string("does not fit this config's model: ") + e.what(),
+                "evaluate with the config it was trained with");
+  }
+  spdlog::info("evaluating {} clips with the {} weights of {}", predictor.size(),
+               ema ? "EMA" : "model", options.checkpoint);
+  return predict_sharded(predictor, options.comm);
 }
 
 std::string predictions_json(const eval::PredictionList& predictions) {

@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "cluster/communicator.h"
+#include "cluster/gradient_buckets.h"
 #include "train/optimizer.h"
 
 namespace asl::train {
@@ -21,14 +23,20 @@ TrainStep::TrainStep(const config::Config& cfg, model::PtTransformer model,
       model_(std::move(model)),
       optimizer_(make_optimizer(*model_, cfg.opt)),
       schedule_(cfg.opt, iterations_per_epoch),
-      ema_(std::make_unique<ModelEma>(*model_)),
+      ema_(std::make_unique<ModelEma>(*model_, cfg.opt.ema_decay)),
       normalizer_(cfg.train_cfg.init_loss_norm),
       target_options_(model::target_options(cfg.train_cfg, cfg.dataset.num_classes)),
       loss_options_(model::loss_options(cfg.train_cfg, cfg.dataset.num_classes)),
       params_(model_->parameters()) {}
 
-StepResult TrainStep::run(const data::Batch& batch) {
+void TrainStep::set_data_parallel(cluster::Communicator* comm, cluster::GradientBuckets* buckets) {
+  comm_ = comm;
+  buckets_ = buckets;
+}
+
+StepResult TrainStep::run(const data::Batch& batch, bool stop_requested) {
   StepResult r;
+  const bool parallel = comm_ != nullptr && comm_->size() > 1;
   model_->train();
   // zero_grad(set_to_none=True): parameters without a gradient are skipped by AdamW.
   for (auto& p : params_) p.mutable_grad() = at::Tensor();
@@ -45,12 +53,31 @@ StepResult TrainStep::run(const data::Batch& batch) {
                                        model_->mu_reg_right(), model_->sigma_reg_right()};
   const model::BatchTargets targets = model::label_points(out.points, segments, labels, gauss,
                                                           target_options_);
-  const model::LossValues losses =
-      model::compute_losses(out, targets, labels, normalizer_, loss_options_);
+  // The normalizer sees the positives of the global batch; the stop request rides along.
+  int64_t num_pos = model::count_positives(out, targets);
+  r.stop = stop_requested;
+  if (parallel) {
+    at::Tensor counts = torch::tensor({num_pos, static_cast<int64_t>(stop_requested)}, at::kLong);
+    comm_->allreduce(counts, cluster::ReduceOp::Sum);
+    num_pos = counts[0].item<int64_t>();
+    r.stop = counts[1].item<int64_t>() > 0;
+  }
+  const double norm = normalizer_.update(num_pos);
+  const model::LossValues losses = model::compute_losses(out, targets, labels, norm, loss_options_);
   r.times.forward_loss = seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();
-  losses.final_loss.backward();
+  if (parallel) {
+    // Each rank's loss is its share of the global sum; the all-reduce averages, so scale by N.
+    (losses.final_loss * static_cast<double>(comm_->size())).backward();
+    if (buckets_->hooks_attached()) {
+      buckets_->finish();
+    } else {
+      buckets_->synchronize();
+    }
+  } else {
+    losses.final_loss.backward();
+  }
   r.times.backward = seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();
@@ -74,12 +101,17 @@ StepResult TrainStep::run(const data::Batch& batch) {
   ema_->update(*model_);
   r.times.ema = seconds_since(t0);
 
-  r.cls_loss = losses.cls_loss.item<double>();
-  r.reg_loss = losses.reg_loss.item<double>();
-  r.al_loss = losses.al_loss.item<double>();
-  r.final_loss = losses.final_loss.item<double>();
-  r.num_pos = losses.num_pos;
-  r.loss_normalizer = losses.normalizer;
+  at::Tensor values = at::stack({losses.cls_loss.detach(), losses.reg_loss.detach(),
+                                 losses.al_loss.detach(), losses.final_loss.detach()})
+                          .to(at::kCPU, at::kDouble);
+  if (parallel) comm_->allreduce(values, cluster::ReduceOp::Sum);
+  const double* v = values.data_ptr<double>();
+  r.cls_loss = v[0];
+  r.reg_loss = v[1];
+  r.al_loss = v[2];
+  r.final_loss = v[3];
+  r.num_pos = num_pos;
+  r.loss_normalizer = norm;
   return r;
 }
 

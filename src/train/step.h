@@ -15,6 +15,11 @@
 #include "train/ema.h"
 #include "train/schedule.h"
 
+namespace asl::cluster {
+class Communicator;
+class GradientBuckets;
+}  // namespace asl::cluster
+
 namespace asl::train {
 
 struct StepTimes {
@@ -30,9 +35,10 @@ struct StepResult {
   double cls_loss = 0, reg_loss = 0, al_loss = 0, final_loss = 0;
   double grad_norm = 0;
   double lr = 0;             // the rate this step ran with
-  int64_t num_pos = 0;
+  int64_t num_pos = 0;        // over all ranks
   double loss_normalizer = 0;
-  StepTimes times;
+  bool stop = false;          // some rank asked to stop (run()'s stop_requested, agreed by all)
+  StepTimes times;            // backward includes the gradient all-reduce
 };
 
 class TrainStep {
@@ -40,7 +46,16 @@ class TrainStep {
   TrainStep(const config::Config& cfg, model::PtTransformer model, int64_t iterations_per_epoch);
 
   // Runs one iteration on a training batch (feats/masks padded, items with segments).
-  StepResult run(const data::Batch& batch);
+  // stop_requested: this rank wants the job to stop after this step (a signal); the result's
+  // `stop` is the agreement of every rank.
+  StepResult run(const data::Batch& batch, bool stop_requested = false);
+
+  // Data-parallel training (SPEC §7), set before the first step: the positive count is
+  // summed over ranks before the normalizer update, every rank's loss is scaled by the world
+  // size and the gradients averaged through `buckets` (started from gradient hooks during
+  // backward when they are attached), so N ranks of batch b train as one process of batch
+  // N·b. The reported losses are sums over ranks, as one process would compute them.
+  void set_data_parallel(cluster::Communicator* comm, cluster::GradientBuckets* buckets);
 
   model::PtTransformer& model() { return model_; }
   ModelEma& ema() { return *ema_; }
@@ -58,6 +73,8 @@ class TrainStep {
   model::TargetOptions target_options_;
   model::LossOptions loss_options_;
   std::vector<at::Tensor> params_;
+  cluster::Communicator* comm_ = nullptr;
+  cluster::GradientBuckets* buckets_ = nullptr;
 };
 
 }  // namespace asl::train

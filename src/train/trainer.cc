@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -19,7 +21,10 @@
 #include "data/loader.h"
 #include "data/sharding.h"
 #include "model/state_dict.h"
+#include "cluster/communicator.h"
+#include "cluster/gradient_buckets.h"
 #include "train/checkpoint.h"
+#include "train/stop_signal.h"
 
 namespace asl::train {
 namespace {
@@ -52,6 +57,19 @@ model::NamedTensors cloned(const std::vector<std::pair<std::string, at::Tensor>>
   return out;
 }
 
+// Half-written checkpoints of a killed run (AtomicFile's ".NAME.tmp.PID.N"): never read, and
+// as large as a checkpoint, so a resumed run removes them.
+void remove_stale_temporaries(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() > 1 && name[0] == '.' && name.find(".ckpt.tmp.") != std::string::npos) {
+      spdlog::info("removing {}, left by an interrupted checkpoint write", name);
+      std::filesystem::remove(e.path(), ec);
+    }
+  }
+}
+
 }  // namespace
 
 std::string default_output_dir(const config::Config& cfg, const std::string& config_path) {
@@ -64,6 +82,11 @@ Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnno
                  std::shared_ptr<data::FeatureSource> source, TrainerOptions options)
     : cfg_(cfg), options_(std::move(options)) {
   if (options_.output_dir.empty()) throw Error("--output", "no output folder given");
+  comm_ = options_.comm;
+  if (comm_) {
+    rank_ = comm_->rank();
+    world_ = comm_->size();
+  }
   // The reference's fix_random_seed, before the model draws its initial weights.
   torch::manual_seed(static_cast<uint64_t>(cfg_.init_rand_seed));
   model::PtTransformer net(cfg_);
@@ -78,6 +101,8 @@ Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnno
   lo.shuffle = true;
   lo.drop_last = true;
   lo.seed = static_cast<uint64_t>(cfg_.init_rand_seed);
+  lo.rank = rank_;
+  lo.world_size = world_;
   loader_ = std::make_unique<data::DataLoader>(dataset, lo, net->config().max_div_factor());
   {
     // Batches per epoch: the loader's shard plan (the same for every epoch).
@@ -87,13 +112,15 @@ Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnno
     so.shuffle = lo.shuffle;
     so.drop_last = lo.drop_last;
     so.seed = lo.seed;
+    so.rank = rank_;
+    so.world_size = world_;
     const int64_t n = static_cast<int64_t>(data::plan_shard(so).indices.size());
     iterations_per_epoch_ = (n + lo.batch_size - 1) / lo.batch_size;
   }
   if (iterations_per_epoch_ <= 0) {
     throw Error("train_split", "the split has " + std::to_string(dataset->size()) +
-                                   " clips, fewer than one batch of " +
-                                   std::to_string(lo.batch_size),
+                                   " clips, fewer than one global batch of " +
+                                   std::to_string(lo.batch_size * world_),
                 "check train_split and dataset.json_file, or lower loader.batch_size");
   }
   total_epochs_ = cfg_.opt.epochs + cfg_.opt.warmup_epochs;
@@ -103,6 +130,15 @@ Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnno
     model::assign_weights(*net, model::read_native_weights(options_.init).model);
   }
   step_ = std::make_unique<TrainStep>(cfg_, net, iterations_per_epoch_);
+  if (world_ > 1) {
+    buckets_ = std::make_unique<cluster::GradientBuckets>(net->parameters(), *comm_,
+                                                          cfg_.dist.bucket_mb);
+    if (cfg_.dist.overlap) buckets_->attach_hooks();
+    step_->set_data_parallel(comm_, buckets_.get());
+    spdlog::info("data-parallel over {} ranks ({}): global batch {}, {} gradient buckets of {} MB",
+                 world_, comm_->name(), lo.batch_size * world_, buckets_->num_buckets(),
+                 cfg_.dist.bucket_mb);
+  }
 
   make_dirs(options_.output_dir);
   std::string resume = options_.resume;
@@ -114,7 +150,30 @@ Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnno
     throw Error(options_.output_dir, "already holds a training run (last.ckpt)",
                 "continue it with --resume auto, or choose another --output");
   }
-  if (!resume.empty()) restore(resume);
+  if (!resume.empty()) {
+    if (is_root()) remove_stale_temporaries(options_.output_dir);
+    restore(resume);
+  }
+  if (world_ > 1) broadcast_state();
+}
+
+void Trainer::broadcast_state() {
+  // Every rank built the same model from the same seed and read the same checkpoint; the
+  // broadcast makes "identical" a guarantee rather than an assumption.
+  torch::NoGradGuard no_grad;
+  auto& net = step_->model();
+  for (auto& p : net->parameters()) {
+    at::Tensor t = p.detach();
+    comm_->broadcast(t, 0);
+  }
+  for (auto& b : net->buffers()) {
+    at::Tensor t = b.detach();
+    comm_->broadcast(t, 0);
+  }
+  for (const auto& [name, value] : step_->ema().values()) {
+    at::Tensor t = value;
+    comm_->broadcast(t, 0);
+  }
 }
 
 Trainer::~Trainer() = default;
@@ -171,19 +230,30 @@ void Trainer::restore(const std::string& path) {
   }
   step_->schedule().restore(c.schedule_step, c.schedule_lr);
   step_->normalizer() = model::LossNormalizer(c.loss_normalizer);
-  if (c.rng_cpu.defined()) {
+  const int64_t saved_world = c.rng_cpu_ranks.empty() ? 1 : static_cast<int64_t>(c.rng_cpu_ranks.size());
+  if (c.loader_position != 0 && saved_world != world_) {
+    throw Error(path, "was written inside an epoch by " + std::to_string(saved_world) +
+                          " ranks; this job has " + std::to_string(world_),
+                "resume with the same number of ranks, or from an epoch_NNNN.ckpt");
+  }
+  at::Tensor rng = c.rng_cpu;
+  if (saved_world == world_ && static_cast<size_t>(rank_) < c.rng_cpu_ranks.size()) {
+    rng = c.rng_cpu_ranks[static_cast<size_t>(rank_)];
+  } else if (saved_world != world_) {
+    spdlog::warn("{}: written by {} ranks, resumed by {}: dropout draws differ from an "
+                 "uninterrupted run", path, saved_world, world_);
+  }
+  if (rng.defined()) {
     at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle: same state
     std::lock_guard<std::mutex> lock(generator.mutex());
-    generator.set_state(c.rng_cpu);
+    generator.set_state(rng);
   }
   epoch_ = c.epoch;
   global_step_ = c.global_step;
-  if (c.loader_position != 0) {
-    throw Error(path, "was written inside an epoch; this build resumes at epoch ends only",
-                "use an epoch checkpoint");
-  }
+  position_ = c.loader_position;
   resumed_from_ = path;
-  spdlog::info("resumed from {} (epoch {}, step {})", path, epoch_, global_step_);
+  spdlog::info("resumed from {} (epoch {}, step {}{})", path, epoch_, global_step_,
+               position_ ? ", " + std::to_string(position_) + " batches into the epoch" : "");
 }
 
 void Trainer::truncate_step_log() {
@@ -204,7 +274,21 @@ void Trainer::truncate_step_log() {
   write_file_atomic(path, kept);
 }
 
-void Trainer::save_epoch_checkpoint() {
+void Trainer::save_checkpoint(bool epoch_end) {
+  // Every rank's generator state, gathered to rank 0 (a collective: all ranks are here).
+  const at::Tensor own_rng = at::detail::getDefaultCPUGenerator().get_state();
+  std::vector<at::Tensor> rng_ranks{own_rng};
+  if (world_ > 1) {
+    const std::string mine(static_cast<const char*>(own_rng.data_ptr()),
+                           static_cast<size_t>(own_rng.numel()));
+    rng_ranks.clear();
+    for (const std::string& bytes : comm_->allgather_bytes(mine)) {
+      at::Tensor t = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
+      std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+      rng_ranks.push_back(t);
+    }
+  }
+  if (!is_root()) return;
   TrainingCheckpoint c;
   auto& net = step_->model();
   for (const auto& p : net->named_parameters()) c.model.emplace_back(p.key(), p.value().detach().clone());
@@ -225,15 +309,17 @@ void Trainer::save_epoch_checkpoint() {
   c.schedule_step = step_->schedule().step_count();
   c.schedule_lr = step_->schedule().lr();
   c.loss_normalizer = step_->normalizer().value();
-  c.rng_cpu = at::detail::getDefaultCPUGenerator().get_state();
+  c.rng_cpu = rng_ranks.front();
+  c.rng_cpu_ranks = rng_ranks;
   c.loader_seed = cfg_.init_rand_seed;
-  c.loader_position = 0;
+  c.loader_position = position_;
   c.config_yaml = config::to_yaml(cfg_);
 
   // last.ckpt every epoch; epoch_NNNN.ckpt every `every_epochs` and at the end, as a hard
   // link of last.ckpt (no second write), then the newest `keep` are kept.
   const std::string last = join_path(options_.output_dir, kLastCheckpoint);
   write_checkpoint(last, c);
+  if (!epoch_end) return;
   const bool due = (cfg_.checkpoint.every_epochs > 0 && epoch_ % cfg_.checkpoint.every_epochs == 0) ||
                    epoch_ == total_epochs_;
   if (due) {
@@ -253,27 +339,43 @@ void Trainer::save_epoch_checkpoint() {
 }
 
 void Trainer::run() {
-  write_file_atomic(join_path(options_.output_dir, "config.yaml"), config::to_yaml(cfg_));
-  if (resumed_from_.empty()) {
-    write_file_atomic(join_path(options_.output_dir, kStepLog), "");
-  } else {
-    truncate_step_log();
+  std::ofstream log;
+  if (is_root()) {
+    write_file_atomic(join_path(options_.output_dir, "config.yaml"), config::to_yaml(cfg_));
+    if (resumed_from_.empty()) {
+      write_file_atomic(join_path(options_.output_dir, kStepLog), "");
+    } else {
+      truncate_step_log();
+    }
+    log.open(join_path(options_.output_dir, kStepLog), std::ios::app);
+    if (!log) throw Error(join_path(options_.output_dir, kStepLog), "cannot open for writing");
   }
-  std::ofstream log(join_path(options_.output_dir, kStepLog), std::ios::app);
-  if (!log) throw Error(join_path(options_.output_dir, kStepLog), "cannot open for writing");
 
   const int64_t total_steps = total_epochs_ * iterations_per_epoch_;
   spdlog::info("training {} epochs x {} iterations, from epoch {} -> {}", total_epochs_,
                iterations_per_epoch_, epoch_, options_.output_dir);
-  Progress progress("train", total_steps - global_step_, "steps");
+  Progress progress("train", is_root() ? total_steps - global_step_ : 0, "steps");
   int64_t epochs_this_run = 0;
+  bool first_epoch = true;
   while (epoch_ < total_epochs_) {
-    loader_->start_epoch(epoch_);
+    loader_->start_epoch(epoch_, position_);
+    if (first_epoch && world_ > 1) {
+      // The shard assignment, once per rank: which clips this rank reads this epoch.
+      const auto& plan = loader_->plan();
+      std::string head;
+      for (size_t i = 0; i < plan.indices.size() && i < 6; ++i) {
+        head += (i ? "," : "") + std::to_string(plan.indices[i]);
+      }
+      spdlog::info("shard of epoch {}: {} clips in {} batches (dataset indices {}{})", epoch_,
+                   plan.indices.size(), loader_->num_batches(), head,
+                   plan.indices.size() > 6 ? ",..." : "");
+    }
+    first_epoch = false;
     double last_wait = 0, loss_sum = 0;
     int64_t steps = 0;
     auto t_prev = std::chrono::steady_clock::now();
     while (auto batch = loader_->next()) {
-      const StepResult r = step_->run(*batch);
+      const StepResult r = step_->run(*batch, stop_requested());
       const auto now = std::chrono::steady_clock::now();
       const double elapsed = std::chrono::duration<double>(now - t_prev).count();
       t_prev = now;
@@ -288,21 +390,35 @@ void Trainer::run() {
                              {"grad_norm", r.grad_norm},
                              {"num_pos", r.num_pos},
                              {"loss_normalizer", r.loss_normalizer},
-                             {"samples_per_s", elapsed > 0 ? batch->items.size() / elapsed : 0.0},
+                             {"samples_per_s", elapsed > 0 ? batch->items.size() * world_ / elapsed : 0.0},
                              {"data_wait_s", wait - last_wait}};
       last_wait = wait;
-      log << line.dump() << "\n";
-      log.flush();
+      if (is_root()) {
+        log << line.dump() << "\n";
+        log.flush();
+      }
       ++global_step_;
+      ++position_;
       ++steps;
       loss_sum += r.final_loss;
-      progress.advance();
+      if (is_root()) progress.advance();
+      if (r.stop) {
+        save_checkpoint(/*epoch_end=*/false);
+        progress.finish();
+        throw Interrupted("training stopped by a signal at epoch " + std::to_string(epoch_ + 1) +
+                          ", step " + std::to_string(global_step_) + "; " +
+                          join_path(options_.output_dir, kLastCheckpoint) +
+                          " holds this step (continue with --resume auto)");
+      }
     }
     ++epoch_;
-    save_epoch_checkpoint();
-    spdlog::info("epoch {}/{}: {} steps, mean final_loss {:.4f}, lr {:.3g}, data wait {:.1f} s",
-                 epoch_, total_epochs_, steps, steps ? loss_sum / steps : 0.0,
-                 step_->schedule().lr(), last_wait);
+    position_ = 0;
+    save_checkpoint(/*epoch_end=*/true);
+    if (is_root()) {
+      spdlog::info("epoch {}/{}: {} steps, mean final_loss {:.4f}, lr {:.3g}, data wait {:.1f} s",
+                   epoch_, total_epochs_, steps, steps ? loss_sum / steps : 0.0,
+                   step_->schedule().lr(), last_wait);
+    }
     if (epoch_end_hook_) {
       epoch_end_hook_({epoch_, total_epochs_, global_step_,
                        join_path(options_.output_dir, kLastCheckpoint), &step_->ema()});

@@ -14,6 +14,11 @@
 #include "data/dataset.h"
 #include "train/step.h"
 
+namespace asl::cluster {
+class Communicator;
+class GradientBuckets;
+}  // namespace asl::cluster
+
 namespace asl::train {
 
 struct TrainerOptions {
@@ -21,6 +26,9 @@ struct TrainerOptions {
   std::string resume;          // "": fresh run; "auto": newest checkpoint of output_dir; a path
   std::string init;            // weights to start from (native checkpoint, any kind)
   int64_t stop_after_epochs = 0;  // > 0: return after this many epochs of this run
+  // Data-parallel job (SPEC §7): this rank trains its shard of every epoch; rank 0 writes the
+  // logs and checkpoints. Null: one process.
+  cluster::Communicator* comm = nullptr;
 };
 
 // What the epoch-end hook sees.
@@ -44,30 +52,41 @@ class Trainer {
   // Validation hook: called after each epoch's checkpoint is written.
   void set_epoch_end_hook(EpochEndHook hook) { epoch_end_hook_ = std::move(hook); }
 
-  // Trains until the last epoch (or stop_after_epochs).
+  // Trains until the last epoch (or stop_after_epochs). A stop signal (train/stop_signal.h)
+  // ends the run after the step in flight with a checkpoint of that step and asl::Interrupted.
   void run();
 
   int64_t epoch() const { return epoch_; }
   int64_t total_epochs() const { return total_epochs_; }
   int64_t global_step() const { return global_step_; }
+  int64_t position() const { return position_; }  // batches done in the current epoch
   int64_t iterations_per_epoch() const { return iterations_per_epoch_; }
   const std::string& resumed_from() const { return resumed_from_; }
   TrainStep& step() { return *step_; }
 
  private:
   void restore(const std::string& path);
-  void save_epoch_checkpoint();
+  // Writes last.ckpt (rank 0; every rank takes part, for the generator states); at an
+  // epoch's end also epoch_NNNN.ckpt when due.
+  void save_checkpoint(bool epoch_end);
+  void broadcast_state();
   void truncate_step_log();
+  bool is_root() const { return rank_ == 0; }
 
   config::Config cfg_;
   TrainerOptions options_;
   std::unique_ptr<data::DataLoader> loader_;
   std::unique_ptr<TrainStep> step_;
+  std::unique_ptr<cluster::GradientBuckets> buckets_;
+  cluster::Communicator* comm_ = nullptr;
+  int rank_ = 0;
+  int world_ = 1;
   EpochEndHook epoch_end_hook_;
   int64_t iterations_per_epoch_ = 0;
   int64_t total_epochs_ = 0;
   int64_t epoch_ = 0;        // epochs completed
   int64_t global_step_ = 0;  // iterations completed
+  int64_t position_ = 0;     // batches of epoch_ completed (a run stopped mid-epoch)
   std::string resumed_from_;
 };
 

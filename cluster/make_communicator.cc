@@ -1,0 +1,68 @@
+#include "cluster/make_communicator.h"
+
+#include "cluster/mpi_communicator.h"
+#include "core/error.h"
+#ifdef ASL_HAVE_NCCL
+#include "cluster/nccl_communicator.h"
+#endif
+
+namespace asl::cluster {
+namespace {
+
+// "cuda" -> 0, "cuda:2" -> 2, anything else -> -1.
+int cuda_index(const std::string& device) {
+  if (device.rfind("cuda", 0) != 0) return -1;
+  if (device.size() <= 5) return 0;
+  try {
+    return std::stoi(device.substr(5));
+  } catch (const std::exception&) {
+    throw Error("device", "cannot parse '" + device + "'", "use cpu or cuda:<index>");
+  }
+}
+
+}  // namespace
+
+bool have_nccl() {
+#ifdef ASL_HAVE_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::unique_ptr<Communicator> make_communicator(const Runtime& runtime, const std::string& device,
+                                                const std::string& backend, double timeout_s) {
+  if (backend != "auto" && backend != "mpi" && backend != "nccl") {
+    throw Error("dist.backend", "unknown backend '" + backend + "'", "use auto, mpi or nccl");
+  }
+  const int cuda = cuda_index(device);
+  if (cuda < 0 && device != "cpu") {
+    throw Error("device", "unknown device '" + device + "'", "use cpu or cuda:<index>");
+  }
+  if (backend == "nccl" && cuda < 0) {
+    throw Error("dist.backend", "nccl needs CUDA tensors but this rank runs on the CPU",
+                "use dist.backend: auto or mpi on CPU");
+  }
+  if (backend == "mpi" && cuda >= 0) {
+    throw Error("dist.backend", "the MPI communicator takes CPU tensors, the model is on " + device,
+                "use dist.backend: auto or nccl on GPUs");
+  }
+  // A world of one needs no messages, except when NCCL is asked for by name (GPU checks).
+  if (!runtime.distributed() && backend != "nccl") return std::make_unique<LocalCommunicator>();
+  if (cuda < 0) return std::make_unique<MpiCommunicator>(runtime, timeout_s);
+#ifdef ASL_HAVE_NCCL
+  std::unique_ptr<Communicator> bootstrap;
+  if (runtime.distributed()) {
+    bootstrap = std::make_unique<MpiCommunicator>(runtime, timeout_s);
+  } else {
+    bootstrap = std::make_unique<LocalCommunicator>();
+  }
+  auto on_fatal = [&runtime](const std::string& message) { runtime.abort(message); };
+  return std::make_unique<NcclCommunicator>(std::move(bootstrap), cuda, timeout_s, on_fatal);
+#else
+  throw Error("dist.backend", "this build has no NCCL, so CUDA tensors cannot be all-reduced",
+              "rebuild with NCCL (docs/building.md) or train on the CPU");
+#endif
+}
+
+}  // namespace asl::cluster

@@ -1,0 +1,15 @@
+// The cluster side of a command: the communicator the job's ranks share (MPI under a
+// launcher, a world of one otherwise). The Runtime itself lives in main().
+#pragma once
+
+#include <memory>
+
+#include "cluster/communicator.h"
+#include "core/config.h"
+
+namespace asl::cli {
+
+// For work on the CPU (this build trains and evaluates on the CPU).
+std::unique_ptr<cluster::Communicator> job_communicator(const config::Config& cfg);
+
+}  // namespace asl::cli

@@ -197,18 +197,4 @@ TEST(GradientBucketsMpi, BroadcastMakesEveryRankHoldRankZerosParameters) {
 }  // namespace
 }  // namespace asl::cluster
 
-// A failing assertion on any rank fails the job: the exit code is the max over ranks.
-int main(int argc, char** argv) {
-  asl::cluster::Runtime runtime(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  if (!runtime.is_root()) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  int failed = RUN_ALL_TESTS();
-  int any_failed = failed;
-  if (runtime.distributed()) {
-    MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  }
-  return any_failed;
-}
+#include "common/mpi_gtest_main.h"

@@ -15,6 +15,7 @@
 #include "cluster/make_communicator.h"
 #include "cluster/runtime.h"
 #include "common/test_util.h"
+#include "common/wave_source.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "data/dataset_fixtures.h"
@@ -30,26 +31,7 @@ namespace fs = std::filesystem;
 
 const cluster::Runtime& runtime() { return *cluster::Runtime::current(); }
 
-// Smooth, small features (clip "clip-N").
-class WaveSource : public data::FeatureSource {
- public:
-  std::vector<data::FeatureMatrix> read(const data::Clip& clip) const override {
-    const int64_t n = std::stoll(clip.clip_id.substr(5));
-    std::vector<data::FeatureMatrix> out;
-    const int64_t dims[2] = {12, 8};
-    for (int k = 0; k < 2; ++k) {
-      data::FeatureMatrix m(kSteps, dims[k]);
-      for (int64_t t = 0; t < kSteps; ++t)
-        for (int64_t d = 0; d < dims[k]; ++d)
-          m.at(t, d) = static_cast<float>(std::sin(0.7 * n + 0.31 * t + 1.3 * d + k));
-      out.push_back(std::move(m));
-    }
-    return out;
-  }
-  std::vector<std::string> stream_names() const override { return {"a", "b"}; }
-  std::string describe() const override { return "waves"; }
-  static constexpr int64_t kSteps = 48;
-};
+using asl::testing::WaveSource;
 
 // The golden-parity network; no dropout, so that the two runs draw nothing differently.
 config::Config tiny_config(int64_t batch, bool overlap) {
@@ -237,16 +219,4 @@ TEST(StopSignal, OneRankAsksBothStopAfterTheSameStepAndResumeExactly) {
 }  // namespace
 }  // namespace asl::train
 
-// A failing assertion on any rank fails the job: the exit code is the max over ranks.
-int main(int argc, char** argv) {
-  asl::cluster::Runtime runtime(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  if (!runtime.is_root()) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  int failed = RUN_ALL_TESTS();
-  int any_failed = failed;
-  if (runtime.distributed()) MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  return any_failed;
-}
+#include "common/mpi_gtest_main.h"

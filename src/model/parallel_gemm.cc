@@ -43,9 +43,6 @@ at::Tensor gemm_in_blocks(const at::Tensor& a, const at::Tensor& b, const at::Te
   at::Tensor out = at::empty({batch, M, b.size(2)}, a.options());
   std::atomic<int64_t> next{0};
   at::parallel_for(0, std::min(threads, items), 1, [&](int64_t, int64_t) {
-    // Grad mode is per thread, and on in the OpenMP workers: the caller's no-grad mode
-    // here too (out= products refuse operands that require grad, i.e. parameters).
-    const c10::NoGradGuard no_grad;
     for (int64_t item = next++; item < items; item = next++) {
       const int64_t i = item / row_blocks, block = item % row_blocks;
       const int64_t r0 = M * block / row_blocks, r1 = M * (block + 1) / row_blocks;

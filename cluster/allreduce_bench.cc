@@ -14,18 +14,13 @@
 #include "cluster/mpi_communicator.h"
 #include "cluster/runtime.h"
 #include "core/config.h"
+#include "core/bench.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "model/asl_model.h"
 
 namespace asl::bench {
 namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // The slowest rank's time of f: an all-reduce is done when the last rank has its result.
 template <class F>

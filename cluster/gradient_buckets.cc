@@ -189,13 +189,7 @@ void GradientBuckets::synchronize() {
     pack(b);
     buckets_[b].ready = buckets_[b].params.size();
   }
-  launch_ready_in_order();
-  for (size_t b = 0; b < buckets_.size(); ++b) {
-    buckets_[b].work->wait();
-    buckets_[b].work.reset();
-    unpack(b);
-  }
-  reset_step();
+  complete_step();
 }
 
 void GradientBuckets::on_gradient(size_t param, const at::Tensor& grad) {
@@ -265,6 +259,10 @@ void GradientBuckets::finish() {
     }
     bucket.ready = bucket.params.size();
   }
+  complete_step();
+}
+
+void GradientBuckets::complete_step() {
   launch_ready_in_order();
   for (size_t b = 0; b < buckets_.size(); ++b) {
     buckets_[b].work->wait();

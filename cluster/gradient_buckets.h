@@ -90,6 +90,9 @@ class GradientBuckets {
   void on_gradient(size_t param, const at::Tensor& grad);
   void launch_ready_in_order();  // holds mutex_
   void launch(size_t b);
+  // Launches what is still waiting (every bucket is ready), waits for all, unpacks them and
+  // clears the step; the caller holds mutex_.
+  void complete_step();
   void reset_step();
 
   std::vector<at::Tensor> params_;

@@ -2,9 +2,24 @@
 // Each prints a table and returns its results as JSON text (written with --json).
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <string>
+#include <vector>
 
 namespace asl::bench {
+
+// The median of repeated timings (the number every benchmark reports).
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  if (n == 0) return 0;
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 struct Options {
   int repeat = 5;

@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/bench.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/progress.h"
@@ -28,6 +29,8 @@
 
 namespace asl::data {
 namespace {
+
+using bench::median;
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -93,12 +96,6 @@ double drop_from_page_cache(const std::vector<std::string>& files) {
     ::close(fd);
   }
   return pages ? static_cast<double>(resident) / static_cast<double>(pages) : 1.0;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 std::string today() {

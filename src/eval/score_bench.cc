@@ -203,16 +203,6 @@ std::string prediction_file(const data::ClipAnnotations& gt, int per_clip) {
          results + ", \"retrieve_results\": " + results + "}";
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 // Runs `argv` with stdout and stderr to /dev/null; its exit status (-1 when it did not run).
 int run_quietly(const std::vector<std::string>& argv) {
   std::vector<char*> args;

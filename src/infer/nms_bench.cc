@@ -265,16 +265,6 @@ void check_same(const std::vector<Segment>& ours, const ReferenceOutput& ref, in
   }
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 std::string today() {
   const std::time_t t = std::time(nullptr);
   char buf[32];

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "core/bench.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/torch_runtime.h"
@@ -19,11 +20,7 @@
 namespace asl::train {
 namespace {
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+using bench::median;
 
 double peak_rss_mb() {
   struct rusage u {};

@@ -50,6 +50,18 @@ RunResult run_asl(const std::vector<std::string>& args) {
   return r;
 }
 
+std::vector<std::string> tiny_demo_overrides(const std::string& data_dir) {
+  return {"--set", "dataset.json_file=" + data_dir + "/clip_annotations.json",
+          "--set", "store.path=" + data_dir + "/features.h5",
+          "--set", "dataset.input_dim=[16, 8]",
+          "--set", "dataset.num_classes=4",
+          "--set", "dataset.max_seq_len=64",
+          "--set", "model.embd_dim=[16, 16]",
+          "--set", "model.fpn_dim=32",
+          "--set", "model.head_dim=32",
+          "--set", "model.xl={n_head: 4, d_head: 8, d_inner: 64}"};
+}
+
 int count_lines(const std::string& text) {
   int n = 0;
   std::istringstream in(text);

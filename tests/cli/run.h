@@ -14,6 +14,10 @@ struct RunResult {
 
 RunResult run_asl(const std::vector<std::string>& args);
 
+// --set overrides that shrink configs/demo.yaml to a network that trains in seconds on a
+// `asl synth --classes 4 --features egovlp:16,internvideo:8 --write h5` dataset in `data_dir`.
+std::vector<std::string> tiny_demo_overrides(const std::string& data_dir);
+
 // Number of non-empty lines.
 int count_lines(const std::string& text);
 

@@ -34,19 +34,10 @@ TEST(EndToEnd, SynthTrainEvalInferScore) {
                          "--classes", "4", "--features", "egovlp:16,internvideo:8", "--write",
                          "h5", "--seed", "1"});
   ASSERT_EQ(r.code, 0) << r.err;
-  const std::vector<std::string> sets = {
-      "--set", "dataset.json_file=" + data + "/clip_annotations.json",
-      "--set", "store.path=" + data + "/features.h5",
-      "--set", "dataset.input_dim=[16, 8]",
-      "--set", "dataset.num_classes=4",
-      "--set", "dataset.max_seq_len=64",
-      "--set", "model.embd_dim=[16, 16]",
-      "--set", "model.fpn_dim=32",
-      "--set", "model.head_dim=32",
-      "--set", "model.xl={n_head: 4, d_head: 8, d_inner: 64}",
-      "--set", "opt.epochs=1",
-      "--set", "opt.warmup_epochs=1",
-      "--set", "loader.num_workers=1"};
+  std::vector<std::string> sets = tiny_demo_overrides(data);
+  for (const char* o : {"opt.epochs=1", "opt.warmup_epochs=1", "loader.num_workers=1"}) {
+    sets.insert(sets.end(), {"--set", o});
+  }
   const std::string config = std::string(ASL_SOURCE_DIR) + "/configs/demo.yaml";
   std::vector<std::string> train = {"train", config, "--output", dir + "/train"};
   train.insert(train.end(), sets.begin(), sets.end());

@@ -53,18 +53,8 @@ class Failures : public ::testing::Test {
 
   // A tiny network: 3 epochs (1 warm-up) of a few steps, no validation.
   static std::vector<std::string> sets() {
-    return {"--set", "dataset.json_file=" + data_ + "/clip_annotations.json",
-            "--set", "store.path=" + data_ + "/features.h5",
-            "--set", "dataset.input_dim=[16, 8]",
-            "--set", "dataset.num_classes=4",
-            "--set", "dataset.max_seq_len=64",
-            "--set", "model.embd_dim=[16, 16]",
-            "--set", "model.fpn_dim=32",
-            "--set", "model.head_dim=32",
-            "--set", "model.xl={n_head: 4, d_head: 8, d_inner: 64}",
-            "--set", "opt.epochs=2",
-            "--set", "opt.warmup_epochs=1",
-            "--set", "loader.num_workers=0"};
+    return with(tiny_demo_overrides(data_), {"--set", "opt.epochs=2", "--set", "opt.warmup_epochs=1",
+                                             "--set", "loader.num_workers=0"});
   }
   static RunResult train(const std::string& out, const std::vector<std::string>& extra = {}) {
     return run_asl(with(with({"train", kConfig, "--output", out, "--no-validation"}, sets()), extra));

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "model/parallel_gemm.h"
 
 namespace asl::model {
 namespace {
@@ -78,12 +79,13 @@ at::Tensor MaskedMHCAImpl::global_attention(const at::Tensor& q, const at::Tenso
                                             const at::Tensor& v, const at::Tensor& kv_mask) {
   using torch::indexing::None;
   using torch::indexing::Slice;
-  at::Tensor att = at::matmul(q * scale_, k.transpose(-2, -1));
+  at::Tensor att = parallel_matmul(q * scale_, k.transpose(-2, -1));
   att = att.masked_fill(at::logical_not(kv_mask.index({Slice(), Slice(), None, Slice()})),
                         -std::numeric_limits<double>::infinity());
   att = at::softmax(att, -1);
   att = maybe_dropout(att, options_.attn_pdrop, is_training());
-  return at::matmul(att, v * kv_mask.index({Slice(), Slice(), Slice(), None}).to(v.scalar_type()));
+  return parallel_matmul(att,
+                         v * kv_mask.index({Slice(), Slice(), Slice(), None}).to(v.scalar_type()));
 }
 
 at::Tensor MaskedMHCAImpl::local_attention(const at::Tensor& q, const at::Tensor& k,

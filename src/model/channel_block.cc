@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "model/layers.h"
+#include "model/parallel_gemm.h"
 
 namespace asl::model {
 namespace {
@@ -30,13 +31,14 @@ ChannelAttentionImpl::ChannelAttentionImpl(int64_t dim, int64_t num_heads)
 
 at::Tensor ChannelAttentionImpl::forward(const at::Tensor& x) {
   const int64_t B = x.size(0), T = x.size(1), C = x.size(2);
-  const at::Tensor qkv_out =
-      qkv->forward(x).reshape({B, T, 3, num_heads_, C / num_heads_}).permute({2, 0, 3, 1, 4});
+  const at::Tensor qkv_out = parallel_linear(x, qkv->weight, qkv->bias)
+                                 .reshape({B, T, 3, num_heads_, C / num_heads_})
+                                 .permute({2, 0, 3, 1, 4});
   const at::Tensor q = qkv_out[0], k = qkv_out[1] * scale_, v = qkv_out[2];
   // [B,h,hd,hd]: channel-to-channel attention accumulated over time.
-  const at::Tensor attention = at::softmax(at::matmul(k.transpose(-1, -2), v), -1);
-  const at::Tensor out = at::matmul(attention, q.transpose(-1, -2)).transpose(-1, -2);
-  return proj->forward(out.transpose(1, 2).reshape({B, T, C}));
+  const at::Tensor attention = at::softmax(parallel_matmul(k.transpose(-1, -2), v), -1);
+  const at::Tensor out = parallel_matmul(attention, q.transpose(-1, -2)).transpose(-1, -2);
+  return parallel_linear(out.transpose(1, 2).reshape({B, T, C}), proj->weight, proj->bias);
 }
 
 ChannelBlockImpl::ChannelBlockImpl(int64_t n_embd, int64_t num_heads, double drop_path)
@@ -44,14 +46,19 @@ ChannelBlockImpl::ChannelBlockImpl(int64_t n_embd, int64_t num_heads, double dro
   attn = register_module("attn", ChannelAttention(n_embd, num_heads));
   norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({n_embd})));
   const int64_t hidden = 4 * n_embd;
-  mlp = register_module("mlp", torch::nn::Sequential(linear(n_embd, hidden), torch::nn::GELU(),
-                                                     linear(hidden, n_embd)));
+  mlp_in_ = linear(n_embd, hidden);
+  mlp_out_ = linear(hidden, n_embd);
+  mlp = register_module("mlp", torch::nn::Sequential(mlp_in_, torch::nn::GELU(), mlp_out_));
 }
 
 at::Tensor ChannelBlockImpl::forward(const at::Tensor& x) {
   at::Tensor u = x.permute({0, 2, 1});
   u = u + drop_path(attn->forward(u), drop_path_, is_training());
-  u = u + drop_path(mlp->forward(norm2->forward(u)), drop_path_, is_training());
+  // mlp's layers called one by one: the same as mlp->forward, with split products.
+  const at::Tensor hidden =
+      at::gelu(parallel_linear(norm2->forward(u), mlp_in_->weight, mlp_in_->bias));
+  u = u + drop_path(parallel_linear(hidden, mlp_out_->weight, mlp_out_->bias), drop_path_,
+                    is_training());
   return u.permute({0, 2, 1});
 }
 

@@ -46,6 +46,7 @@ class ChannelBlockImpl : public torch::nn::Module {
   torch::nn::Sequential mlp{nullptr};
 
  private:
+  torch::nn::Linear mlp_in_{nullptr}, mlp_out_{nullptr};  // mlp's layers 0 and 2
   double drop_path_;
 };
 TORCH_MODULE(ChannelBlock);

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "model/layers.h"
+#include "model/parallel_gemm.h"
 
 namespace asl::model {
 namespace {
@@ -67,23 +68,38 @@ XLNetRelativeAttentionImpl::XLNetRelativeAttentionImpl(const XLNetOptions& optio
 at::Tensor XLNetRelativeAttentionImpl::forward(const at::Tensor& h, const at::Tensor& attn_mask,
                                                const at::Tensor& pos_emb) {
   const bool training = is_training();
-  const at::Tensor q_head = at::einsum("ibh,hnd->ibnd", {h, q});
-  const at::Tensor k_head = at::einsum("ibh,hnd->ibnd", {h, k});
-  const at::Tensor v_head = at::einsum("ibh,hnd->ibnd", {h, v});
-  const at::Tensor k_head_r = at::einsum("ibh,hnd->ibnd", {pos_emb, r});
+  const int64_t n = options_.n_head, d = options_.d_head;
+  // The reference's einsums written as matrix products (the same sums), so that they
+  // split over the intra-op threads in evaluation (parallel_gemm.h).
+  // "ibh,hnd->ibnd": x [L,B,D] -> [L,B,n,d].
+  const auto project = [&](const at::Tensor& x, const at::Tensor& w) {
+    return parallel_matmul(x, w.reshape({w.size(0), n * d}))
+        .view({x.size(0), x.size(1), n, d});
+  };
+  const at::Tensor q_head = project(h, q);
+  const at::Tensor k_head = project(h, k);
+  const at::Tensor v_head = project(h, v);
+  const at::Tensor k_head_r = project(pos_emb, r);
 
-  // Content and position scores; the latter shifted so column j holds distance i - j.
-  const at::Tensor ac = at::einsum("ibnd,jbnd->bnij", {q_head + r_w_bias, k_head});
-  at::Tensor bd = at::einsum("ibnd,jbnd->bnij", {q_head + r_r_bias, k_head_r});
+  // "ibnd,jbnd->bnij": content and position scores; the latter shifted so column j holds
+  // distance i - j.
+  const auto scores = [](const at::Tensor& query, const at::Tensor& key) {
+    return parallel_matmul(query.permute({1, 2, 0, 3}), key.permute({1, 2, 3, 0}));
+  };
+  const at::Tensor ac = scores(q_head + r_w_bias, k_head);
+  at::Tensor bd = scores(q_head + r_r_bias, k_head_r);
   bd = rel_shift_bnij(bd, ac.size(3));
 
-  const double scale = 1.0 / std::pow(static_cast<double>(options_.d_head), 0.5);
+  const double scale = 1.0 / std::pow(static_cast<double>(d), 0.5);
   at::Tensor score = (ac + bd) * scale;
-  score = score - 1e30 * at::einsum("ijbn->bnij", {attn_mask});
+  score = score - 1e30 * attn_mask.permute({2, 3, 0, 1});  // "ijbn->bnij"
   at::Tensor prob = maybe_dropout(at::softmax(score, 3), options_.dropout, training);
-  const at::Tensor attn_vec = at::einsum("bnij,jbnd->ibnd", {prob, v_head});
-
-  at::Tensor attn_out = at::einsum("ibnd,hnd->ibh", {attn_vec, o});
+  // "bnij,jbnd->ibnd", then "ibnd,hnd->ibh".
+  const at::Tensor attn_vec =
+      parallel_matmul(prob, v_head.permute({1, 2, 0, 3})).permute({2, 0, 1, 3});
+  const int64_t T = attn_vec.size(0), B = attn_vec.size(1), D = o.size(0);
+  at::Tensor attn_out =
+      parallel_matmul(attn_vec.reshape({T, B, n * d}), o.reshape({D, n * d}).t());
   attn_out = maybe_dropout(attn_out, options_.dropout, training) + h;
   return layer_norm->forward(attn_out);
 }
@@ -99,9 +115,10 @@ XLNetFeedForwardImpl::XLNetFeedForwardImpl(const XLNetOptions& options)
 
 at::Tensor XLNetFeedForwardImpl::forward(const at::Tensor& x) {
   const bool training = is_training();
-  at::Tensor out = at::gelu(layer_1->forward(x));
+  at::Tensor out = at::gelu(parallel_linear(x, layer_1->weight, layer_1->bias));
   out = maybe_dropout(out, dropout_, training);
-  out = maybe_dropout(layer_2->forward(out), dropout_, training);
+  out = parallel_linear(out, layer_2->weight, layer_2->bias);
+  out = maybe_dropout(out, dropout_, training);
   return layer_norm->forward(out + x);
 }
 

@@ -54,7 +54,9 @@ struct Result {
   size_t tensors = 0;
   double bytes = 0;
   size_t buckets = 0;
-  std::vector<Row> rows;  // single buffer, bucketed, per tensor
+  // single buffer, bucketed (a training step), per tensor, transport at bucket size,
+  // bucketed with the gradients already in the buckets
+  std::vector<Row> rows;
 };
 
 // The three variants on gradients of `shapes`, each tensor's size divided by `divisor`
@@ -85,19 +87,42 @@ Result measure(cluster::MpiCommunicator& comm, const std::vector<std::vector<int
     MPI_Allreduce(MPI_IN_PLACE, single.data_ptr<float>(), static_cast<int>(total), MPI_FLOAT,
                   MPI_SUM, world);
   };
+  // The transport alone at the buckets' message size: the single buffer in bucket-size
+  // pieces, no packing (what bucketing costs beyond the messages themselves).
+  const int64_t piece = std::max<int64_t>(1, cluster::bucket_cap_bytes(bucket_mb) / 4);
+  auto run_pieces = [&] {
+    for (int64_t at = 0; at < total; at += piece) {
+      MPI_Allreduce(MPI_IN_PLACE, single.data_ptr<float>() + at,
+                    static_cast<int>(std::min(piece, total - at)), MPI_FLOAT, MPI_SUM, world);
+    }
+  };
+  // A training step's gradients are fresh tensors from backward (.grad was set to none), so
+  // synchronize() packs them; afterwards the large ones are views of the buckets, and a
+  // second synchronize() (gradients accumulated in place) skips both copies.
+  std::vector<at::Tensor> fresh;
+  for (auto& p : params) fresh.push_back(p.grad());
+  auto use_fresh = [&] {
+    for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = fresh[i];
+  };
   auto run_bucketed = [&] { buckets.synchronize(); };
   auto run_per_tensor = [&] {
     for (auto& p : params) comm.allreduce(p.mutable_grad(), cluster::ReduceOp::Average);
   };
-  std::vector<double> t_single, t_bucketed, t_per_tensor;
+  std::vector<double> t_single, t_bucketed, t_views, t_per_tensor, t_pieces;
   for (int rep = -1; rep < repeat; ++rep) {  // rep -1: warm-up, not counted
     const double a = timed(world, run_single);
+    use_fresh();
     const double b = timed(world, run_bucketed);
+    const double v = timed(world, run_bucketed);
+    use_fresh();
     const double c = timed(world, run_per_tensor);
+    const double d = timed(world, run_pieces);
     if (rep < 0) continue;
     t_single.push_back(a);
     t_bucketed.push_back(b);
+    t_views.push_back(v);
     t_per_tensor.push_back(c);
+    t_pieces.push_back(d);
   }
   Result r;
   r.label = divisor == 1 ? "full size" : "sizes / " + std::to_string(divisor);
@@ -107,7 +132,9 @@ Result measure(cluster::MpiCommunicator& comm, const std::vector<std::vector<int
   r.rows = {{"one MPI_Allreduce of the total", median(t_single)},
             {"bucketed (" + std::to_string(r.buckets) + " buckets)", median(t_bucketed)},
             {"one all-reduce per tensor (" + std::to_string(r.tensors) + ")",
-             median(t_per_tensor)}};
+             median(t_per_tensor)},
+            {"MPI_Allreduce in bucket-size pieces", median(t_pieces)},
+            {"bucketed, gradients already bucket views", median(t_views)}};
   return r;
 }
 

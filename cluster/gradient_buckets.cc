@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <limits>
 #include <utility>
@@ -66,6 +67,76 @@ at::Tensor slot_view(const at::Tensor& buffer, int64_t offset, const at::Tensor&
   return buffer.narrow(0, offset, like.numel()).view(like.sizes());
 }
 
+// Small gradients are copied with memcpy: LibTorch's narrow/view/copy_ cost a few
+// microseconds each, which with hundreds of small tensors outweighs the all-reduce itself
+// when messages are cheap. Large ones keep copy_ (multi-threaded).
+constexpr int64_t kSmallCopy = 1 << 16;
+
+bool plain_cpu(const at::Tensor& t, at::ScalarType dtype) {
+  return t.defined() && t.device().is_cpu() && t.scalar_type() == dtype && t.is_contiguous() &&
+         t.layout() == at::kStrided;
+}
+
+// grad (or zeros when undefined) into buffer[offset, offset + numel); false: use copy_.
+bool copy_small(const at::Tensor& grad, const at::Tensor& buffer, int64_t offset, int64_t numel) {
+  if (numel > kSmallCopy || !plain_cpu(buffer, buffer.scalar_type())) return false;
+  const size_t size = buffer.element_size();
+  char* to = static_cast<char*>(buffer.data_ptr()) + offset * static_cast<int64_t>(size);
+  if (!grad.defined()) {
+    std::memset(to, 0, static_cast<size_t>(numel) * size);
+    return true;
+  }
+  if (!plain_cpu(grad, buffer.scalar_type()) || grad.numel() != numel) return false;
+  if (grad.data_ptr() != to) std::memcpy(to, grad.data_ptr(), static_cast<size_t>(numel) * size);
+  return true;
+}
+
+// buffer[offset, offset + grad.numel()) into grad; false: use copy_.
+bool copy_small_back(const at::Tensor& buffer, int64_t offset, at::Tensor& grad) {
+  if (grad.numel() > kSmallCopy || !plain_cpu(buffer, buffer.scalar_type()) ||
+      !plain_cpu(grad, buffer.scalar_type())) {
+    return false;
+  }
+  const size_t size = buffer.element_size();
+  std::memcpy(grad.data_ptr(),
+              static_cast<const char*>(buffer.data_ptr()) + offset * static_cast<int64_t>(size),
+              static_cast<size_t>(grad.numel()) * size);
+  return true;
+}
+
+// The flags after a bucket's gradients (1: this rank had a gradient; after the average, the
+// share of ranks that had one), in the bucket's dtype.
+void write_flags(const at::Tensor& buffer, int64_t at, const std::vector<bool>& had) {
+  const int64_t n = static_cast<int64_t>(had.size());
+  if (plain_cpu(buffer, at::kFloat)) {
+    float* f = buffer.data_ptr<float>() + at;
+    for (int64_t k = 0; k < n; ++k) f[k] = had[static_cast<size_t>(k)] ? 1.0f : 0.0f;
+    return;
+  }
+  const std::vector<double> values(had.begin(), had.end());
+  buffer.narrow(0, at, n).copy_(torch::tensor(values, torch::kDouble));
+}
+
+std::vector<bool> read_flags(const at::Tensor& buffer, int64_t at, size_t n) {
+  std::vector<bool> had(n);
+  if (plain_cpu(buffer, at::kFloat)) {
+    const float* f = buffer.data_ptr<float>() + at;
+    for (size_t k = 0; k < n; ++k) had[k] = f[k] > 0;
+    return had;
+  }
+  const at::Tensor flags =
+      buffer.narrow(0, at, static_cast<int64_t>(n)).to(at::kCPU, at::kDouble).contiguous();
+  for (size_t k = 0; k < n; ++k) had[k] = flags.data_ptr<double>()[k] > 0;
+  return had;
+}
+
+void set_flag(const at::Tensor& buffer, int64_t at, bool had) {
+  if (plain_cpu(buffer, at::kFloat)) {
+    buffer.data_ptr<float>()[at] = had ? 1.0f : 0.0f;
+  } else {
+    buffer.narrow(0, at, 1).fill_(had ? 1 : 0);
+  }
+}
 }  // namespace
 
 int64_t bucket_cap_bytes(double bucket_mb) {
@@ -130,40 +201,39 @@ int64_t GradientBuckets::bucket_bytes(size_t b) const {
 void GradientBuckets::pack(size_t b) {
   torch::NoGradGuard no_grad;
   Bucket& bucket = buckets_[b];
-  std::vector<double> flags(bucket.params.size(), 0.0);
-  for (size_t k = 0; k < bucket.params.size(); ++k) {
+  const size_t n = bucket.params.size();
+  std::vector<bool> had(n, false);
+  for (size_t k = 0; k < n; ++k) {
     const at::Tensor& p = params_[bucket.params[k]];
-    at::Tensor slot = slot_view(bucket.buffer, bucket.offsets[k], p);
     const at::Tensor& g = p.grad();
-    if (g.defined()) {
-      if (g.is_sparse()) throw Error(kWho, "sparse gradients are not supported");
-      slot.copy_(g);
-      flags[k] = 1.0;
-    } else {
-      slot.zero_();
+    if (g.defined() && g.is_sparse()) throw Error(kWho, "sparse gradients are not supported");
+    had[k] = g.defined();
+    if (!copy_small(g, bucket.buffer, bucket.offsets[k], p.numel())) {
+      at::Tensor slot = slot_view(bucket.buffer, bucket.offsets[k], p);
+      if (had[k]) {
+        if (g.data_ptr() != slot.data_ptr()) slot.copy_(g);  // else: .grad is this slot
+      } else {
+        slot.zero_();
+      }
     }
   }
-  bucket.buffer.narrow(0, bucket.grad_numel, static_cast<int64_t>(flags.size()))
-      .copy_(torch::tensor(flags, torch::kDouble));
+  write_flags(bucket.buffer, bucket.grad_numel, had);
 }
 
 void GradientBuckets::unpack(size_t b) {
   torch::NoGradGuard no_grad;
   Bucket& bucket = buckets_[b];
-  const at::Tensor flags =
-      bucket.buffer.narrow(0, bucket.grad_numel, static_cast<int64_t>(bucket.params.size()))
-          .to(at::kCPU, at::kDouble)
-          .contiguous();
-  const double* had = flags.data_ptr<double>();
+  const std::vector<bool> had = read_flags(bucket.buffer, bucket.grad_numel, bucket.params.size());
   for (size_t k = 0; k < bucket.params.size(); ++k) {
-    if (!(had[k] > 0)) continue;  // no rank had a gradient: stays undefined
+    if (!had[k]) continue;  // no rank had a gradient: stays undefined
     at::Tensor& p = params_[bucket.params[k]];
-    const at::Tensor slot = slot_view(bucket.buffer, bucket.offsets[k], p);
-    if (p.grad().defined()) {
-      p.mutable_grad().copy_(slot);
-    } else {
-      p.mutable_grad() = slot.clone();
+    if (p.grad().defined() && copy_small_back(bucket.buffer, bucket.offsets[k], p.mutable_grad())) {
+      continue;
     }
+    // Larger gradients become views of the bucket: no second pass over them. They stay
+    // valid until the next pack overwrites the bucket, i.e. through the optimizer step
+    // (the trainer sets .grad to none before the next backward).
+    p.mutable_grad() = slot_view(bucket.buffer, bucket.offsets[k], p);
   }
 }
 
@@ -206,16 +276,22 @@ void GradientBuckets::on_gradient(size_t param, const at::Tensor& grad) {
   {
     torch::NoGradGuard no_grad;
     const at::Tensor& p = params_[param];
-    at::Tensor slot = slot_view(bucket.buffer, bucket.offsets[k], p);
     // The hook runs before the gradient is added to .grad: the bucket gets what .grad
     // will hold once backward is done.
     if (p.grad().defined()) {
-      slot.copy_(p.grad());
+      at::Tensor slot = slot_view(bucket.buffer, bucket.offsets[k], p);
+      if (p.grad().data_ptr() == slot.data_ptr()) {
+        // .grad is still this bucket's view from the last step (not reset): backward is
+        // about to add to it in place while the bucket may be on the wire. Its own copy.
+        p.mutable_grad() = p.grad().clone();
+      } else {
+        slot.copy_(p.grad());
+      }
       slot.add_(grad);
-    } else {
-      slot.copy_(grad);
+    } else if (!copy_small(grad, bucket.buffer, bucket.offsets[k], p.numel())) {
+      slot_view(bucket.buffer, bucket.offsets[k], p).copy_(grad);
     }
-    bucket.buffer.narrow(0, bucket.grad_numel + static_cast<int64_t>(k), 1).fill_(1);
+    set_flag(bucket.buffer, bucket.grad_numel + static_cast<int64_t>(k), true);
   }
   param_ready_[param] = true;
   if (++bucket.ready == bucket.params.size()) launch_ready_in_order();
@@ -247,14 +323,16 @@ void GradientBuckets::finish() {
       const size_t i = bucket.params[k];
       if (param_ready_[i]) continue;
       const at::Tensor& p = params_[i];
-      at::Tensor slot = slot_view(bucket.buffer, bucket.offsets[k], p);
       const bool has = p.grad().defined();
-      if (has) {
-        slot.copy_(p.grad());
-      } else {
-        slot.zero_();
+      if (!copy_small(p.grad(), bucket.buffer, bucket.offsets[k], p.numel())) {
+        at::Tensor slot = slot_view(bucket.buffer, bucket.offsets[k], p);
+        if (has) {
+          slot.copy_(p.grad());
+        } else {
+          slot.zero_();
+        }
       }
-      bucket.buffer.narrow(0, bucket.grad_numel + static_cast<int64_t>(k), 1).fill_(has ? 1 : 0);
+      set_flag(bucket.buffer, bucket.grad_numel + static_cast<int64_t>(k), has);
       param_ready_[i] = true;
     }
     bucket.ready = bucket.params.size();

@@ -1,7 +1,8 @@
 // Gradient averaging over ranks in buckets (SPEC §7): the gradients are packed into a few
 // flat buffers of about dist.bucket_mb each, every buffer is all-reduced (average) as one
 // message, and the results are unpacked into the .grad tensors. A few large messages
-// instead of one per parameter: the per-message latency is paid a few times, not hundreds.
+// instead of one per parameter: the per-message latency is paid a few times, not hundreds
+// (small gradients are packed with memcpy: LibTorch's per-op cost would eat the gain).
 //
 // Parameters go into buckets in REVERSE registration order (the order backward produces
 // their gradients), one dtype per bucket; a parameter larger than a bucket gets a bucket of

@@ -293,7 +293,7 @@ struct OptConfig : Section {
 struct StoreConfig : Section {
   std::optional<std::string> path;        // HDF5 feature store (or its shard index); null: feat_folder
   std::vector<std::string> streams;       // stream names in input_dim order; empty: the store's order
-  bool in_memory = false;                 // hold this rank's shard in memory (float16)
+  bool in_memory = false;                 // hold the clips this rank trains on in memory (float16)
 
   template <class V>
   void visit(V& v) {
@@ -308,6 +308,10 @@ struct DistConfig : Section {
   double bucket_mb = 25.0;                // gradient all-reduce bucket size
   bool overlap = true;                    // start buckets during the backward pass
   double timeout_s = 300.0;               // collective watchdog: abort the job after this long
+  // epoch: each epoch's permutation cut into N parts (the same training as one process of
+  // batch N*b; a rank reads other clips every epoch). fixed: the clips dealt out once, each
+  // rank shuffling its own part every epoch (store.in_memory then holds only that part).
+  std::string sharding = "epoch";
 
   template <class V>
   void visit(V& v) {
@@ -315,6 +319,7 @@ struct DistConfig : Section {
     v("bucket_mb", bucket_mb);
     v("overlap", overlap);
     v("timeout_s", timeout_s);
+    v("sharding", sharding);
   }
 };
 

@@ -142,6 +142,7 @@ void DataLoader::start_epoch(int64_t epoch, int64_t first_batch) {
   o.drop_last = s.options.drop_last;
   o.seed = s.options.seed;
   o.epoch = epoch;
+  o.fixed = s.options.fixed_shard;
   s.plan = plan_shard(o);
   s.epoch = epoch;
   const int64_t n = static_cast<int64_t>(s.plan.indices.size());

@@ -36,6 +36,7 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int rank = 0;
   int world_size = 1;
+  bool fixed_shard = false;  // dist.sharding: fixed (data/sharding.h)
 };
 
 class DataLoader {

@@ -18,19 +18,75 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
   return p;
 }
 
-ShardPlan plan_shard(const ShardOptions& o) {
+namespace {
+
+void check_rank(const ShardOptions& o) {
   if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size) {
     throw Error("sharding", "rank " + std::to_string(o.rank) + " outside a world of " +
                                 std::to_string(o.world_size));
   }
-  if (o.batch_size < 1) throw Error("sharding", "batch size must be positive");
-  std::vector<int64_t> order;
-  if (o.shuffle) {
-    order = epoch_permutation(o.num_samples, o.seed, o.epoch);
-  } else {
-    order.resize(static_cast<size_t>(o.num_samples));
-    std::iota(order.begin(), order.end(), int64_t{0});
+}
+
+std::vector<int64_t> sample_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch) {
+  if (shuffle) return epoch_permutation(n, seed, epoch);
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  return order;
+}
+
+// Salts that keep the dealing and each rank's epoch shuffles apart from the epoch
+// permutations of the default sharding.
+constexpr uint64_t kDealSalt = 0xdea1;
+constexpr uint64_t kPartSalt = 0x9a27;
+
+// `fixed`: rank r's part, shuffled for the epoch, cut into its batches; positions are the
+// same global slots as in the default sharding (they seed the crops).
+ShardPlan plan_fixed(const ShardOptions& o) {
+  const FixedPart part = fixed_part(o);
+  const int64_t m = static_cast<int64_t>(part.indices.size());
+  const std::vector<int64_t> order =
+      sample_order(m, o.shuffle, mix_seed(o.seed, static_cast<uint64_t>(o.rank), kPartSalt),
+                   o.epoch);
+  int64_t count = m;
+  if (o.drop_last) {
+    count = m / o.batch_size * o.batch_size;
+  } else if (m > 0 && m % o.batch_size != 0) {
+    count = (m / o.batch_size + 1) * o.batch_size;
   }
+  ShardPlan plan;
+  for (int64_t i = 0; i < count; ++i) {
+    const size_t j = static_cast<size_t>(order[static_cast<size_t>(i % m)]);
+    const int64_t g = i / o.batch_size, k = i % o.batch_size;
+    plan.indices.push_back(part.indices[j]);
+    plan.positions.push_back(g * o.batch_size * o.world_size + o.rank * o.batch_size + k);
+    plan.padding.push_back(i >= m || part.padding[j]);
+  }
+  return plan;
+}
+
+}  // namespace
+
+FixedPart fixed_part(const ShardOptions& o) {
+  check_rank(o);
+  const int64_t n = o.num_samples;
+  FixedPart part;
+  if (n <= 0) return part;
+  const std::vector<int64_t> order =
+      sample_order(n, o.shuffle, mix_seed(o.seed, kDealSalt), 0);
+  const int64_t m = (n + o.world_size - 1) / o.world_size;
+  for (int64_t j = 0; j < m; ++j) {
+    const int64_t pos = o.rank * m + j;
+    part.indices.push_back(order[static_cast<size_t>(pos % n)]);
+    part.padding.push_back(pos >= n);
+  }
+  return part;
+}
+
+ShardPlan plan_shard(const ShardOptions& o) {
+  check_rank(o);
+  if (o.batch_size < 1) throw Error("sharding", "batch size must be positive");
+  if (o.fixed) return plan_fixed(o);
+  const std::vector<int64_t> order = sample_order(o.num_samples, o.shuffle, o.seed, o.epoch);
   const int64_t global_batch = o.batch_size * o.world_size;
   int64_t total = static_cast<int64_t>(order.size());
   int64_t padded = total;

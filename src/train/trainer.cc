@@ -91,29 +91,48 @@ Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnno
   torch::manual_seed(static_cast<uint64_t>(cfg_.init_rand_seed));
   model::PtTransformer net(cfg_);
 
+  const bool fixed_shard = cfg_.dist.sharding == "fixed";
   auto dataset = std::make_shared<const data::Ego4dDataset>(cfg_, /*is_training=*/true,
-                                                            cfg_.train_split, std::move(annotations),
-                                                            std::move(source));
+                                                            cfg_.train_split, annotations, source);
+  data::ShardOptions so;  // the loader's shard plan, for the epoch's length and the cache
+  so.num_samples = dataset->size();
+  so.batch_size = cfg_.loader.batch_size;
+  so.shuffle = true;
+  so.drop_last = true;
+  so.seed = static_cast<uint64_t>(cfg_.init_rand_seed);
+  so.rank = rank_;
+  so.world_size = world_;
+  so.fixed = fixed_shard;
+  if (cfg_.store.in_memory) {
+    // The clips this rank will ever read: its part with fixed sharding; every clip of the
+    // split otherwise (each epoch's permutation hands a rank other clips).
+    std::vector<const data::Clip*> held;
+    if (fixed_shard) {
+      for (int64_t i : data::fixed_part(so).indices) held.push_back(&dataset->clip(i));
+    } else {
+      held = dataset->clips();
+      if (world_ > 1) {
+        spdlog::warn("store.in_memory with dist.sharding: epoch holds the whole train split "
+                     "on every rank; dist.sharding: fixed holds only each rank's part");
+      }
+    }
+    dataset = std::make_shared<const data::Ego4dDataset>(
+        cfg_, /*is_training=*/true, cfg_.train_split, std::move(annotations),
+        data::make_memory_source(std::move(source), held));
+  }
   data::LoaderOptions lo;
-  lo.batch_size = cfg_.loader.batch_size;
+  lo.batch_size = so.batch_size;
   lo.num_workers = static_cast<int>(cfg_.loader.num_workers);
   lo.prefetch = static_cast<int>(cfg_.loader.prefetch);
-  lo.shuffle = true;
-  lo.drop_last = true;
-  lo.seed = static_cast<uint64_t>(cfg_.init_rand_seed);
+  lo.shuffle = so.shuffle;
+  lo.drop_last = so.drop_last;
+  lo.seed = so.seed;
   lo.rank = rank_;
   lo.world_size = world_;
+  lo.fixed_shard = fixed_shard;
   loader_ = std::make_unique<data::DataLoader>(dataset, lo, net->config().max_div_factor());
   {
-    // Batches per epoch: the loader's shard plan (the same for every epoch).
-    data::ShardOptions so;
-    so.num_samples = dataset->size();
-    so.batch_size = lo.batch_size;
-    so.shuffle = lo.shuffle;
-    so.drop_last = lo.drop_last;
-    so.seed = lo.seed;
-    so.rank = rank_;
-    so.world_size = world_;
+    // Batches per epoch: the same for every epoch and every rank.
     const int64_t n = static_cast<int64_t>(data::plan_shard(so).indices.size());
     iterations_per_epoch_ = (n + lo.batch_size - 1) / lo.batch_size;
   }
@@ -235,6 +254,16 @@ void Trainer::restore(const std::string& path) {
     throw Error(path, "was written inside an epoch by " + std::to_string(saved_world) +
                           " ranks; this job has " + std::to_string(world_),
                 "resume with the same number of ranks, or from an epoch_NNNN.ckpt");
+  }
+  if (c.loader_position != 0) {
+    // The rest of the epoch is only the same batches under the same sharding.
+    const std::string saved =
+        config::load_config_text(c.config_yaml, path).dist.sharding;
+    if (saved != cfg_.dist.sharding) {
+      throw Error(path, "was written inside an epoch with dist.sharding: " + saved +
+                            "; this config has " + cfg_.dist.sharding,
+                  "resume with dist.sharding: " + saved + ", or from an epoch_NNNN.ckpt");
+    }
   }
   at::Tensor rng = c.rng_cpu;
   if (saved_world == world_ && static_cast<size_t>(rank_) < c.rng_cpu_ranks.size()) {
@@ -366,8 +395,8 @@ void Trainer::run() {
       for (size_t i = 0; i < plan.indices.size() && i < 6; ++i) {
         head += (i ? "," : "") + std::to_string(plan.indices[i]);
       }
-      spdlog::info("shard of epoch {}: {} clips in {} batches (dataset indices {}{})", epoch_,
-                   plan.indices.size(), loader_->num_batches(), head,
+      spdlog::info("shard of epoch {} ({} sharding): {} clips in {} batches (dataset indices "
+                   "{}{})", epoch_, cfg_.dist.sharding, plan.indices.size(), loader_->num_batches(), head,
                    plan.indices.size() > 6 ? ",..." : "");
     }
     first_epoch = false;

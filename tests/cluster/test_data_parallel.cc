@@ -10,10 +10,14 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <map>
+#include <mutex>
+#include <set>
 #include <sstream>
 
 #include "cluster/make_communicator.h"
 #include "cluster/runtime.h"
+#include "data/sharding.h"
 #include "common/test_util.h"
 #include "common/wave_source.h"
 #include "core/error.h"
@@ -154,6 +158,66 @@ TEST_P(DataParallel, TwoRanksOfBatchTwoTrainAsOneProcessOfBatchFour) {
 
 INSTANTIATE_TEST_SUITE_P(GradientSync, DataParallel, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "Hooks" : "Blocking"; });
+
+// Wave features that count how often each clip is read from them.
+class CountingSource : public WaveSource {
+ public:
+  std::vector<data::FeatureMatrix> read(const data::Clip& clip) const override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++reads_[clip.clip_id];
+    }
+    return WaveSource::read(clip);
+  }
+  std::map<std::string, int> reads() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return reads_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, int> reads_;
+};
+
+TEST(FixedSharding, EachRankHoldsAndReadsOnlyItsOwnPart) {
+  ASSERT_EQ(runtime().size(), 2) << "run with mpirun -np 2";
+  config::Config cfg = tiny_config(2, true);
+  cfg.dist.sharding = "fixed";
+  cfg.store.in_memory = true;
+  const auto source = std::make_shared<CountingSource>();
+  auto comm = cluster::make_communicator(runtime(), "cpu");
+  Trainer trainer(cfg, clips(), source, options(shared_dir("fixed"), comm.get()));
+  ASSERT_EQ(trainer.iterations_per_epoch(), 4);  // 18 train clips: parts of 9, 4 batches of 2
+
+  // Read once each, at start: exactly the clips of this rank's part.
+  const data::Ego4dDataset train(cfg, true, cfg.train_split, clips(), source);
+  data::ShardOptions so;
+  so.num_samples = train.size();
+  so.seed = static_cast<uint64_t>(cfg.init_rand_seed);
+  so.rank = runtime().rank();
+  so.world_size = 2;
+  std::map<std::string, int> expected;
+  for (int64_t i : data::fixed_part(so).indices) expected[train.clip(i).clip_id] = 1;
+  ASSERT_EQ(expected.size(), 9u);
+  EXPECT_EQ(source->reads(), expected);
+
+  trainer.run();  // 2 epochs: every batch from memory
+  EXPECT_EQ(source->reads(), expected);
+
+  // The two parts are disjoint and together the whole split.
+  std::string mine;
+  for (const auto& [id, n] : expected) mine += id + "\n";
+  const auto both = comm->allgather_bytes(mine);
+  std::set<std::string> all;
+  size_t total = 0;
+  for (const std::string& text : both) {
+    std::istringstream in(text);
+    for (std::string id; std::getline(in, id); ++total) all.insert(id);
+  }
+  EXPECT_EQ(total, 18u);
+  EXPECT_EQ(all.size(), 18u);
+  MPI_Barrier(MPI_COMM_WORLD);
+}
 
 TEST(DistributedEvaluation, SamePredictionsWithOneAndTwoRanks) {
   const config::Config cfg = tiny_config(2, true);

@@ -120,7 +120,13 @@ TEST(GradientBuckets, PackUnpackRoundTripsEveryGradientExactly) {
   auto doubles = make_params({{13}, {1, 17}}, at::kDouble);
   params.insert(params.begin() + 2, halves.begin(), halves.end());
   params.insert(params.end() - 1, doubles.begin(), doubles.end());
+  // One large enough for LibTorch's copy (memcpy below 2^16 values), one with a
+  // non-contiguous gradient.
+  auto others = make_params({{300, 300}, {4, 6}});
+  params.insert(params.begin() + 1, others.begin(), others.end());
   set_random_grads(params);
+  params[2].mutable_grad() = torch::randn({6, 4}).t();
+  ASSERT_FALSE(params[2].grad().is_contiguous());
   std::vector<at::Tensor> expected;
   for (auto& p : params) expected.push_back(p.grad().clone());
 
@@ -275,6 +281,32 @@ TEST(GradientBuckets, HookPathAddsToAnAccumulatedGradient) {
     if (accumulated[i].defined()) {
       EXPECT_TRUE(torch::allclose(params[i].grad(), accumulated[i], 1e-6, 1e-6)) << i;
     }
+  }
+}
+
+// Large gradients come back as views of their bucket. Backward passes that keep adding to
+// .grad across steps (no zero_grad) still see the right sums, on both paths.
+TEST(GradientBuckets, LargeGradientsBecomeBucketViewsThatAccumulateCorrectly) {
+  for (const bool hooks : {false, true}) {
+    torch::manual_seed(5);
+    auto params = make_params({{300, 300}, {5}});
+    const auto w1 = torch::randn({300, 300}), w2 = torch::randn({300, 300});
+    const auto v1 = torch::randn({5}), v2 = torch::randn({5});
+    LocalCommunicator comm;
+    GradientBuckets buckets(params, comm, 1.0);
+    if (hooks) buckets.attach_hooks();
+    const auto sync = [&] { hooks ? buckets.finish() : buckets.synchronize(); };
+    ((params[0] * w1).sum() + (params[1] * v1).sum()).backward();
+    sync();
+    ASSERT_EQ(buckets.num_buckets(), 1u);
+    EXPECT_TRUE(params[0].grad().is_alias_of(buckets.buffer(0))) << "a view";
+    EXPECT_FALSE(params[1].grad().is_alias_of(buckets.buffer(0))) << "small: copied";
+    EXPECT_TRUE(torch::equal(params[0].grad(), w1));
+    EXPECT_TRUE(torch::equal(params[1].grad(), v1));
+    ((params[0] * w2).sum() + (params[1] * v2).sum()).backward();  // adds to .grad
+    sync();
+    EXPECT_TRUE(torch::allclose(params[0].grad(), w1 + w2, 1e-6, 1e-6)) << "hooks " << hooks;
+    EXPECT_TRUE(torch::allclose(params[1].grad(), v1 + v2, 1e-6, 1e-6)) << "hooks " << hooks;
   }
 }
 

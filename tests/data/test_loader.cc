@@ -88,6 +88,79 @@ TEST(Sharding, EvaluationPadsByRepetition) {
   EXPECT_THROW(plan_shard(o), Error);
 }
 
+TEST(Sharding, FixedPartsCoverEverySampleAndStayPutAcrossEpochs) {
+  ShardOptions o;
+  o.num_samples = 23;
+  o.batch_size = 2;
+  o.world_size = 4;
+  o.seed = 5;
+  o.fixed = true;
+  std::multiset<int64_t> dealt;
+  std::set<int64_t> unique_dealt;
+  int pads = 0;
+  for (int r = 0; r < 4; ++r) {
+    o.rank = r;
+    const FixedPart part = fixed_part(o);
+    ASSERT_EQ(part.indices.size(), 6u);  // ceil(23 / 4): equal parts
+    const std::set<int64_t> mine(part.indices.begin(), part.indices.end());
+    for (size_t j = 0; j < part.indices.size(); ++j) {
+      pads += part.padding[j];
+      if (!part.padding[j]) dealt.insert(part.indices[j]);
+      unique_dealt.insert(part.indices[j]);
+    }
+    std::vector<int64_t> previous;
+    for (int64_t epoch = 0; epoch < 4; ++epoch) {
+      o.epoch = epoch;
+      const ShardPlan plan = plan_shard(o);
+      ASSERT_EQ(plan.indices.size(), 6u);  // 3 batches of 2 on every rank
+      // Only this rank's part, each of its 6 slots once per epoch.
+      EXPECT_EQ(std::multiset<int64_t>(plan.indices.begin(), plan.indices.end()),
+                std::multiset<int64_t>(part.indices.begin(), part.indices.end()));
+      for (size_t i = 0; i < plan.indices.size(); ++i) {
+        EXPECT_TRUE(mine.count(plan.indices[i]));
+        // Global slots as in the default sharding: batch g, rank r, item k.
+        EXPECT_EQ(plan.positions[i], static_cast<int64_t>(i / 2) * 8 + r * 2 +
+                                         static_cast<int64_t>(i % 2));
+      }
+      EXPECT_NE(plan.indices, previous) << "rank " << r << " epoch " << epoch;
+      previous = plan.indices;
+      EXPECT_EQ(plan.indices, plan_shard(o).indices);  // deterministic
+    }
+  }
+  // Every sample dealt exactly once, one repeat to even out 4 parts of 6.
+  EXPECT_EQ(dealt.size(), 23u);
+  EXPECT_EQ(std::set<int64_t>(dealt.begin(), dealt.end()).size(), 23u);
+  EXPECT_EQ(unique_dealt.size(), 23u);
+  EXPECT_EQ(pads, 1);
+  // Another seed deals differently; a world of one keeps every sample.
+  o.rank = 0;
+  const auto first = fixed_part(o).indices;
+  o.seed = 6;
+  EXPECT_NE(fixed_part(o).indices, first);
+  o.world_size = 1;
+  const auto all = fixed_part(o).indices;
+  EXPECT_EQ(std::set<int64_t>(all.begin(), all.end()).size(), 23u);
+}
+
+TEST(Sharding, FixedWithoutDropLastPadsTheLastBatchFromThePart) {
+  ShardOptions o;
+  o.num_samples = 7;
+  o.batch_size = 3;
+  o.world_size = 2;
+  o.fixed = true;
+  o.drop_last = false;
+  o.shuffle = false;
+  o.rank = 1;
+  const FixedPart part = fixed_part(o);  // unshuffled: slots 4..7, slot 7 repeats sample 0
+  EXPECT_EQ(part.indices, (std::vector<int64_t>{4, 5, 6, 0}));
+  EXPECT_EQ(part.padding, (std::vector<bool>{false, false, false, true}));
+  const ShardPlan plan = plan_shard(o);
+  EXPECT_EQ(plan.indices, (std::vector<int64_t>{4, 5, 6, 0, 4, 5}));
+  EXPECT_EQ(plan.padding, (std::vector<bool>{false, false, false, true, true, true}));
+  o.drop_last = true;
+  EXPECT_EQ(plan_shard(o).indices, (std::vector<int64_t>{4, 5, 6}));
+}
+
 VideoItem item_of_length(int64_t t, int64_t labels) {
   VideoItem item;
   item.clip_id = "c" + std::to_string(t);

@@ -13,6 +13,7 @@
 #include "core/fs.h"
 #include "data/dataset_fixtures.h"
 #include "train/checkpoint.h"
+#include "train/stop_signal.h"
 #include "train/trainer.h"
 
 namespace asl::train {
@@ -149,6 +150,25 @@ TEST(Trainer, RefusesToOverwriteARunAndResumesOnlyTheSameArchitecture) {
   const auto params = t.step().model()->named_parameters();
   for (const auto& [name, value] : c.model) EXPECT_TRUE(torch::equal(params[name], value)) << name;
   EXPECT_EQ(t.epoch(), 0);
+}
+
+TEST(Trainer, AMidEpochResumeKeepsTheSharding) {
+  const auto source = std::make_shared<WaveSource>();
+  const std::string dir = fresh_dir("sharding");
+  const config::Config cfg = tiny_config(0);
+  {
+    Trainer t(cfg, clips(), source, options(dir));
+    request_stop();  // stops after the first step, inside epoch 0
+    EXPECT_THROW(t.run(), Interrupted);
+    request_stop(false);
+  }
+  config::Config fixed = cfg;
+  fixed.dist.sharding = "fixed";
+  const std::string msg = error_of([&] { Trainer t(fixed, clips(), source, options(dir, "auto")); });
+  EXPECT_HAS(msg, "last.ckpt");
+  EXPECT_HAS(msg, "dist.sharding: epoch");
+  Trainer same(cfg, clips(), source, options(dir, "auto"));  // the same sharding resumes
+  EXPECT_EQ(same.position(), 1);
 }
 
 }  // namespace

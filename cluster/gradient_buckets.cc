@@ -74,7 +74,13 @@ constexpr int64_t kSmallCopy = 1 << 16;
 
 bool plain_cpu(const at::Tensor& t, at::ScalarType dtype) {
   return t.defined() && t.device().is_cpu() && t.scalar_type() == dtype && t.is_contiguous() &&
-         t.layout() == at::kStrided;
+         t.layout() == at::kStrided && !t._is_zerotensor();
+}
+
+// Whether grad is the slot itself (a view handed out by unpack and kept since).
+bool is_slot(const at::Tensor& grad, const at::Tensor& slot) {
+  return grad.data_ptr() == slot.data_ptr() && grad.sizes() == slot.sizes() &&
+         grad.strides() == slot.strides();
 }
 
 // grad (or zeros when undefined) into buffer[offset, offset + numel); false: use copy_.
@@ -98,9 +104,8 @@ bool copy_small_back(const at::Tensor& buffer, int64_t offset, at::Tensor& grad)
     return false;
   }
   const size_t size = buffer.element_size();
-  std::memcpy(grad.data_ptr(),
-              static_cast<const char*>(buffer.data_ptr()) + offset * static_cast<int64_t>(size),
-              static_cast<size_t>(grad.numel()) * size);
+  const char* from = static_cast<const char*>(buffer.data_ptr()) + offset * static_cast<int64_t>(size);
+  if (from != grad.data_ptr()) std::memcpy(grad.data_ptr(), from, static_cast<size_t>(grad.numel()) * size);
   return true;
 }
 
@@ -211,7 +216,7 @@ void GradientBuckets::pack(size_t b) {
     if (!copy_small(g, bucket.buffer, bucket.offsets[k], p.numel())) {
       at::Tensor slot = slot_view(bucket.buffer, bucket.offsets[k], p);
       if (had[k]) {
-        if (g.data_ptr() != slot.data_ptr()) slot.copy_(g);  // else: .grad is this slot
+        if (!is_slot(g, slot)) slot.copy_(g);  // else: .grad is this slot already
       } else {
         slot.zero_();
       }
@@ -280,7 +285,7 @@ void GradientBuckets::on_gradient(size_t param, const at::Tensor& grad) {
     // will hold once backward is done.
     if (p.grad().defined()) {
       at::Tensor slot = slot_view(bucket.buffer, bucket.offsets[k], p);
-      if (p.grad().data_ptr() == slot.data_ptr()) {
+      if (is_slot(p.grad(), slot)) {
         // .grad is still this bucket's view from the last step (not reset): backward is
         // about to add to it in place while the bucket may be on the wire. Its own copy.
         p.mutable_grad() = p.grad().clone();

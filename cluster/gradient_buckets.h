@@ -22,6 +22,14 @@
 // with the global batch); a parameter without a gradient on EVERY rank keeps an undefined
 // .grad, so AdamW skips it exactly as in one process.
 //
+// After synchronize()/finish(), a gradient of more than 2^16 values is a NEW .grad tensor,
+// a view of its slot in the bucket (no copy back); smaller ones are copied into the
+// existing .grad. Such a view holds the average until the next step's gradients are packed
+// (the next backward's hooks, or the next synchronize()): read it before that (clipping,
+// the optimizer step), and set .grad to none before the next backward, as the trainer does.
+// Keeping .grad across backward passes (accumulation) also works: the blocking path finds
+// the gradient already in its slot, and the hooks give such a .grad its own memory first.
+//
 // The hooks see the gradient of one backward; if .grad already held a value (gradient
 // accumulation without zero_grad) the bucket receives the sum, as .grad will.
 // No MPI or NCCL here: this works with any Communicator.

@@ -42,44 +42,34 @@ constexpr uint64_t kPartSalt = 0x9a27;
 // `fixed`: rank r's part, shuffled for the epoch, cut into its batches; positions are the
 // same global slots as in the default sharding (they seed the crops).
 ShardPlan plan_fixed(const ShardOptions& o) {
-  const FixedPart part = fixed_part(o);
-  const int64_t m = static_cast<int64_t>(part.indices.size());
+  if (!o.drop_last) {
+    throw Error("sharding", "fixed sharding is for training, which drops the incomplete batch",
+                "evaluate with the default sharding");
+  }
+  const std::vector<int64_t> part = fixed_part(o);
+  const int64_t m = static_cast<int64_t>(part.size());
   const std::vector<int64_t> order =
       sample_order(m, o.shuffle, mix_seed(o.seed, static_cast<uint64_t>(o.rank), kPartSalt),
                    o.epoch);
-  int64_t count = m;
-  if (o.drop_last) {
-    count = m / o.batch_size * o.batch_size;
-  } else if (m > 0 && m % o.batch_size != 0) {
-    count = (m / o.batch_size + 1) * o.batch_size;
-  }
+  // The smallest part's whole batches: the same count on every rank.
+  const int64_t count = o.num_samples / o.world_size / o.batch_size * o.batch_size;
   ShardPlan plan;
   for (int64_t i = 0; i < count; ++i) {
-    const size_t j = static_cast<size_t>(order[static_cast<size_t>(i % m)]);
     const int64_t g = i / o.batch_size, k = i % o.batch_size;
-    plan.indices.push_back(part.indices[j]);
+    plan.indices.push_back(part[static_cast<size_t>(order[static_cast<size_t>(i)])]);
     plan.positions.push_back(g * o.batch_size * o.world_size + o.rank * o.batch_size + k);
-    plan.padding.push_back(i >= m || part.padding[j]);
+    plan.padding.push_back(false);
   }
   return plan;
 }
 
 }  // namespace
 
-FixedPart fixed_part(const ShardOptions& o) {
+std::vector<int64_t> fixed_part(const ShardOptions& o) {
   check_rank(o);
-  const int64_t n = o.num_samples;
-  FixedPart part;
-  if (n <= 0) return part;
-  const std::vector<int64_t> order =
-      sample_order(n, o.shuffle, mix_seed(o.seed, kDealSalt), 0);
-  const int64_t m = (n + o.world_size - 1) / o.world_size;
-  for (int64_t j = 0; j < m; ++j) {
-    const int64_t pos = o.rank * m + j;
-    part.indices.push_back(order[static_cast<size_t>(pos % n)]);
-    part.padding.push_back(pos >= n);
-  }
-  return part;
+  const int64_t n = o.num_samples, N = o.world_size;
+  const std::vector<int64_t> order = sample_order(n, o.shuffle, mix_seed(o.seed, kDealSalt), 0);
+  return std::vector<int64_t>(order.begin() + o.rank * n / N, order.begin() + (o.rank + 1) * n / N);
 }
 
 ShardPlan plan_shard(const ShardOptions& o) {

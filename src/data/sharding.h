@@ -6,10 +6,12 @@
 // global batch g holds positions [g*N*b, (g+1)*N*b) and rank r takes its r-th slice of b.
 // So `mpirun -np N` with batch b trains on the same batches as one process with batch N*b.
 //
-// With `fixed` (dist.sharding: fixed) the samples are dealt out once instead: a seeded
-// permutation cut into N equal parts (padded by repetition), and each epoch rank r shuffles
-// and batches its own part. A rank then reads the same clips in every epoch, so it can hold
-// just those in memory; the global batches are no longer those of one process.
+// With `fixed` (dist.sharding: fixed, training only) the samples are dealt out once instead:
+// a seeded permutation cut into N parts of floor(n/N) or ceil(n/N) samples, and each epoch
+// rank r shuffles its own part and takes floor(n/N) // b batches from it (the same count on
+// every rank; no sample repeated; a part's extra sample sits out a different epoch each
+// time). A rank then reads the same clips in every epoch, so it can hold just those in
+// memory; the global batches are no longer those of one process.
 #pragma once
 
 #include <cstdint>
@@ -37,14 +39,9 @@ struct ShardOptions {
 
 ShardPlan plan_shard(const ShardOptions& options);
 
-// The part rank `rank` keeps with `fixed`: ceil(n / world_size) sample indices, the same
-// for every epoch (padding marks the repeats that even out the parts). Only num_samples,
-// rank, world_size, shuffle and seed are read.
-struct FixedPart {
-  std::vector<int64_t> indices;
-  std::vector<bool> padding;
-};
-FixedPart fixed_part(const ShardOptions& options);
+// The sample indices rank `rank` keeps with `fixed`, the same for every epoch. Only
+// num_samples, rank, world_size, shuffle and seed are read.
+std::vector<int64_t> fixed_part(const ShardOptions& options);
 
 // The permutation of [0, n) for (seed, epoch): Fisher-Yates driven by PyRandom.
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);

@@ -14,7 +14,7 @@
 // Debian's OpenBLAS (the pthread variant) may be called from several threads at once.
 //
 // parallel_matmul / parallel_linear take the plain LibTorch call when gradients are
-// recorded (training keeps its autograd graph and its numbers), inside a parallel region,
+// recorded (training keeps its autograd graph), inside a parallel region,
 // with one intra-op thread, when OpenBLAS runs threads of its own (it spreads each product
 // itself then), for non-float or non-CPU tensors, and for small products.
 #pragma once

@@ -265,6 +265,17 @@ void check_same_architecture(const std::string& path, const std::string& checkpo
   }
 }
 
+std::optional<std::string> stored_config_value(const std::string& checkpoint_yaml,
+                                               const std::string& key_path) {
+  try {
+    const YAML::Node n = at_path(YAML::Load(checkpoint_yaml), key_path);
+    if (!n.IsDefined() || n.IsNull()) return std::nullopt;
+    return n.IsScalar() ? n.Scalar() : dump(n);
+  } catch (const YAML::Exception&) {
+    return std::nullopt;
+  }
+}
+
 std::optional<std::string> find_resume_checkpoint(const std::string& dir) {
   std::vector<std::string> candidates;
   const std::string sep = (!dir.empty() && dir.back() == '/') ? "" : "/";

@@ -65,6 +65,12 @@ bool is_training_checkpoint(const std::string& path);
 void check_same_architecture(const std::string& path, const std::string& checkpoint_yaml,
                              const config::Config& cfg);
 
+// A key of the config stored in a checkpoint (e.g. "dist.sharding"), as written there;
+// nullopt when absent or when the stored config does not parse. Read raw, not validated:
+// an older config that no longer passes every check still answers.
+std::optional<std::string> stored_config_value(const std::string& checkpoint_yaml,
+                                               const std::string& key_path);
+
 // ---- files in an output folder ----
 
 // "epoch_0003.ckpt" for 3 completed epochs.

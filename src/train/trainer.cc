@@ -108,7 +108,7 @@ Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnno
     // split otherwise (each epoch's permutation hands a rank other clips).
     std::vector<const data::Clip*> held;
     if (fixed_shard) {
-      for (int64_t i : data::fixed_part(so).indices) held.push_back(&dataset->clip(i));
+      for (int64_t i : data::fixed_part(so)) held.push_back(&dataset->clip(i));
     } else {
       held = dataset->clips();
       if (world_ > 1) {
@@ -137,9 +137,12 @@ Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnno
     iterations_per_epoch_ = (n + lo.batch_size - 1) / lo.batch_size;
   }
   if (iterations_per_epoch_ <= 0) {
+    // Under fixed sharding each rank's part must hold a batch: n / N >= b, the same condition.
     throw Error("train_split", "the split has " + std::to_string(dataset->size()) +
                                    " clips, fewer than one global batch of " +
-                                   std::to_string(lo.batch_size * world_),
+                                   std::to_string(lo.batch_size * world_) + " (" +
+                                   std::to_string(world_) + " ranks x loader.batch_size " +
+                                   std::to_string(lo.batch_size) + ")",
                 "check train_split and dataset.json_file, or lower loader.batch_size");
   }
   total_epochs_ = cfg_.opt.epochs + cfg_.opt.warmup_epochs;
@@ -257,8 +260,7 @@ void Trainer::restore(const std::string& path) {
   }
   if (c.loader_position != 0) {
     // The rest of the epoch is only the same batches under the same sharding.
-    const std::string saved =
-        config::load_config_text(c.config_yaml, path).dist.sharding;
+    const std::string saved = stored_config_value(c.config_yaml, "dist.sharding").value_or("epoch");
     if (saved != cfg_.dist.sharding) {
       throw Error(path, "was written inside an epoch with dist.sharding: " + saved +
                             "; this config has " + cfg_.dist.sharding,

@@ -121,7 +121,8 @@ float grad_value(int rank, size_t i, int64_t j) {
 
 TEST(GradientBucketsMpi, AveragedGradientsEqualTheHandComputedAverage) {
   const int r = comm().rank();
-  // The last one is large enough to be divided by LibTorch, the others in plain loops.
+  // The last one is large enough to come back as a view of its bucket; the others are
+  // copied back with memcpy.
   const std::vector<std::vector<int64_t>> shapes = {{7}, {3, 5}, {1}, {40, 3}, {2, 2, 3},
                                                     {300, 300}};
   std::vector<at::Tensor> params;

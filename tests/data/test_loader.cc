@@ -3,8 +3,10 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <numeric>
 #include <set>
 
+#include "common/test_util.h"
 #include "core/error.h"
 #include "data/loader.h"
 #include "data/py_random.h"
@@ -13,6 +15,8 @@
 
 namespace asl::data {
 namespace {
+
+using asl::testing::error_of;
 
 TEST(PyRandom, MatchesCPython) {
   // CPython 3.11: random.seed(0); [random.randint(0, 100) for _ in range(5)]
@@ -88,77 +92,68 @@ TEST(Sharding, EvaluationPadsByRepetition) {
   EXPECT_THROW(plan_shard(o), Error);
 }
 
-TEST(Sharding, FixedPartsCoverEverySampleAndStayPutAcrossEpochs) {
+TEST(Sharding, FixedPartsCoverEverySampleOnceAndStayPutAcrossEpochs) {
   ShardOptions o;
   o.num_samples = 23;
   o.batch_size = 2;
   o.world_size = 4;
   o.seed = 5;
   o.fixed = true;
-  std::multiset<int64_t> dealt;
-  std::set<int64_t> unique_dealt;
-  int pads = 0;
+  std::vector<int64_t> dealt;
   for (int r = 0; r < 4; ++r) {
     o.rank = r;
-    const FixedPart part = fixed_part(o);
-    ASSERT_EQ(part.indices.size(), 6u);  // ceil(23 / 4): equal parts
-    const std::set<int64_t> mine(part.indices.begin(), part.indices.end());
-    for (size_t j = 0; j < part.indices.size(); ++j) {
-      pads += part.padding[j];
-      if (!part.padding[j]) dealt.insert(part.indices[j]);
-      unique_dealt.insert(part.indices[j]);
-    }
-    std::vector<int64_t> previous;
+    const std::vector<int64_t> part = fixed_part(o);
+    ASSERT_EQ(part.size(), r == 0 ? 5u : 6u);  // 23 = 5 + 6 + 6 + 6
+    dealt.insert(dealt.end(), part.begin(), part.end());
+    const std::set<int64_t> mine(part.begin(), part.end());
+    std::set<std::vector<int64_t>> orders;
     for (int64_t epoch = 0; epoch < 4; ++epoch) {
       o.epoch = epoch;
       const ShardPlan plan = plan_shard(o);
-      ASSERT_EQ(plan.indices.size(), 6u);  // 3 batches of 2 on every rank
-      // Only this rank's part, each of its 6 slots once per epoch.
-      EXPECT_EQ(std::multiset<int64_t>(plan.indices.begin(), plan.indices.end()),
-                std::multiset<int64_t>(part.indices.begin(), part.indices.end()));
+      // floor(23 / 4) = 5 -> 2 batches of 2 on every rank, whatever its part's size.
+      ASSERT_EQ(plan.indices.size(), 4u);
+      EXPECT_EQ(std::set<int64_t>(plan.indices.begin(), plan.indices.end()).size(), 4u)
+          << "a sample repeated";
       for (size_t i = 0; i < plan.indices.size(); ++i) {
-        EXPECT_TRUE(mine.count(plan.indices[i]));
+        EXPECT_TRUE(mine.count(plan.indices[i])) << "rank " << r << " read another part";
+        EXPECT_FALSE(plan.padding[i]);
         // Global slots as in the default sharding: batch g, rank r, item k.
         EXPECT_EQ(plan.positions[i], static_cast<int64_t>(i / 2) * 8 + r * 2 +
                                          static_cast<int64_t>(i % 2));
       }
-      EXPECT_NE(plan.indices, previous) << "rank " << r << " epoch " << epoch;
-      previous = plan.indices;
+      orders.insert(plan.indices);
       EXPECT_EQ(plan.indices, plan_shard(o).indices);  // deterministic
     }
+    EXPECT_GE(orders.size(), 3u) << "rank " << r << ": the part is not reshuffled each epoch";
   }
-  // Every sample dealt exactly once, one repeat to even out 4 parts of 6.
-  EXPECT_EQ(dealt.size(), 23u);
-  EXPECT_EQ(std::set<int64_t>(dealt.begin(), dealt.end()).size(), 23u);
-  EXPECT_EQ(unique_dealt.size(), 23u);
-  EXPECT_EQ(pads, 1);
+  // Every sample dealt to exactly one rank.
+  std::sort(dealt.begin(), dealt.end());
+  std::vector<int64_t> all(23);
+  std::iota(all.begin(), all.end(), int64_t{0});
+  EXPECT_EQ(dealt, all);
   // Another seed deals differently; a world of one keeps every sample.
   o.rank = 0;
-  const auto first = fixed_part(o).indices;
+  const auto first = fixed_part(o);
   o.seed = 6;
-  EXPECT_NE(fixed_part(o).indices, first);
+  EXPECT_NE(fixed_part(o), first);
   o.world_size = 1;
-  const auto all = fixed_part(o).indices;
-  EXPECT_EQ(std::set<int64_t>(all.begin(), all.end()).size(), 23u);
+  EXPECT_EQ(fixed_part(o).size(), 23u);
 }
 
-TEST(Sharding, FixedWithoutDropLastPadsTheLastBatchFromThePart) {
+TEST(Sharding, FixedIsForTrainingAndNeedsABatchPerPart) {
   ShardOptions o;
   o.num_samples = 7;
   o.batch_size = 3;
   o.world_size = 2;
   o.fixed = true;
-  o.drop_last = false;
   o.shuffle = false;
   o.rank = 1;
-  const FixedPart part = fixed_part(o);  // unshuffled: slots 4..7, slot 7 repeats sample 0
-  EXPECT_EQ(part.indices, (std::vector<int64_t>{4, 5, 6, 0}));
-  EXPECT_EQ(part.padding, (std::vector<bool>{false, false, false, true}));
-  const ShardPlan plan = plan_shard(o);
-  EXPECT_EQ(plan.indices, (std::vector<int64_t>{4, 5, 6, 0, 4, 5}));
-  EXPECT_EQ(plan.padding, (std::vector<bool>{false, false, false, true, true, true}));
-  o.drop_last = true;
-  EXPECT_EQ(plan_shard(o).indices, (std::vector<int64_t>{4, 5, 6}));
+  EXPECT_EQ(fixed_part(o), (std::vector<int64_t>{3, 4, 5, 6}));  // unshuffled: slots 3..6
+  EXPECT_EQ(plan_shard(o).indices, (std::vector<int64_t>{3, 4, 5}));  // floor(7/2) = 3: 1 batch
+  o.batch_size = 4;  // parts of 3 and 4: no rank can fill a batch of 4 every epoch
+  EXPECT_TRUE(plan_shard(o).indices.empty());
+  o.drop_last = false;
+  EXPECT_HAS(error_of([&] { plan_shard(o); }), "training");
 }
 
 VideoItem item_of_length(int64_t t, int64_t labels) {

@@ -9,7 +9,8 @@
 
 namespace asl::cli {
 
-// For work on the CPU (this build trains and evaluates on the CPU).
+// For the device dist.device resolves to (cluster::resolve_device): NCCL for a GPU, MPI
+// for the CPU (dist.backend may name one).
 std::unique_ptr<cluster::Communicator> job_communicator(const config::Config& cfg);
 
 }  // namespace asl::cli

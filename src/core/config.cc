@@ -633,6 +633,7 @@ void validate(const Config& cfg, const std::string& source) {
   // this project's sections
   v.one_of(cfg.dist.backend, {"auto", "mpi", "nccl"}, "dist.backend");
   v.one_of(cfg.dist.sharding, {"epoch", "fixed"}, "dist.sharding");
+  v.one_of(cfg.dist.device, {"auto", "cpu", "cuda"}, "dist.device");
   v.require(cfg.dist.bucket_mb > 0, "dist.bucket_mb", "must be positive");
   v.require(cfg.dist.timeout_s > 0, "dist.timeout_s", "must be positive");
   v.require(cfg.monitoring.port >= 0 && cfg.monitoring.port <= 65535, "monitoring.port",

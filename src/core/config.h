@@ -312,6 +312,9 @@ struct DistConfig : Section {
   // batch N*b; a rank reads other clips every epoch). fixed: the clips dealt out once, each
   // rank shuffling its own part every epoch (store.in_memory then holds only that part).
   std::string sharding = "epoch";
+  // auto: the rank's GPU (local rank modulo the visible devices) when LibTorch has CUDA and
+  // one is visible, else the CPU; cpu; cuda (an error without a GPU).
+  std::string device = "auto";
 
   template <class V>
   void visit(V& v) {
@@ -320,6 +323,7 @@ struct DistConfig : Section {
     v("overlap", overlap);
     v("timeout_s", timeout_s);
     v("sharding", sharding);
+    v("device", device);
   }
 };
 

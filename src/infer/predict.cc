@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "data/loader.h"
+#include "cluster/runtime.h"
 #include "infer/decode.h"
 #include "infer/distributed.h"
 #include "model/asl_model.h"
@@ -37,7 +38,9 @@ Predictor::Predictor(const config::Config& cfg,
       dataset_(cfg, /*is_training=*/false, std::move(split), annotations,
                source ? std::move(source) : data::make_feature_source(cfg)),
       net_(cfg),
-      class_names_(names_by_id(*annotations)) {
+      class_names_(names_by_id(*annotations)),
+      device_(cluster::resolve_device(cfg.dist.device)) {
+  net_->to(device_);
   net_->eval();
 }
 
@@ -61,8 +64,9 @@ eval::PredictionList Predictor::run(const std::vector<int64_t>& indices) {
     timing.num_frames = item.feat_num_frames;
     const data::Batch batch = data::collate({item}, {}, false, cfg_.dataset.max_seq_len,
                                             net_->config().max_div_factor());
-    const std::vector<Segment> segs =
-        detect(net_->forward(batch.feats, batch.masks), timing, cfg_.test_cfg);
+    // detect() reads the outputs on the CPU.
+    const std::vector<Segment> segs = detect(
+        net_->forward(batch.feats.to(device_), batch.masks.to(device_)), timing, cfg_.test_cfg);
     eval::ClipPredictions clip;
     clip.clip_id = item.clip_id;
     clip.predictions.reserve(segs.size());

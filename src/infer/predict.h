@@ -43,6 +43,7 @@ class Predictor {
   data::Ego4dDataset dataset_;
   model::PtTransformer net_;
   std::vector<std::string> class_names_;  // by label id
+  at::Device device_;  // dist.device, resolved (cluster::resolve_device)
 };
 
 struct PredictOptions {

@@ -27,7 +27,8 @@ TrainStep::TrainStep(const config::Config& cfg, model::PtTransformer model,
       normalizer_(cfg.train_cfg.init_loss_norm),
       target_options_(model::target_options(cfg.train_cfg, cfg.dataset.num_classes)),
       loss_options_(model::loss_options(cfg.train_cfg, cfg.dataset.num_classes)),
-      params_(model_->parameters()) {}
+      params_(model_->parameters()),
+      device_(params_.empty() ? at::Device(at::kCPU) : params_.front().device()) {}
 
 void TrainStep::set_data_parallel(cluster::Communicator* comm, cluster::GradientBuckets* buckets) {
   comm_ = comm;
@@ -42,11 +43,13 @@ StepResult TrainStep::run(const data::Batch& batch, bool stop_requested) {
   for (auto& p : params_) p.mutable_grad() = at::Tensor();
 
   auto t0 = std::chrono::steady_clock::now();
-  const model::NetworkOutputs out = model_->forward(batch.feats, batch.masks);
+  // The loader's batches are on the CPU; on the CPU these are no-ops.
+  const model::NetworkOutputs out =
+      model_->forward(batch.feats.to(device_), batch.masks.to(device_));
   std::vector<at::Tensor> segments, labels;
   for (const auto& item : batch.items) {
-    segments.push_back(item.segments);
-    labels.push_back(item.labels);
+    segments.push_back(item.segments.to(device_));
+    labels.push_back(item.labels.to(device_));
   }
   const model::ActionSensitivity gauss{model_->mu(),          model_->sigma(),
                                        model_->mu_reg_left(),  model_->sigma_reg_left(),
@@ -57,7 +60,9 @@ StepResult TrainStep::run(const data::Batch& batch, bool stop_requested) {
   int64_t num_pos = model::count_positives(out, targets);
   r.stop = stop_requested;
   if (parallel) {
-    at::Tensor counts = torch::tensor({num_pos, static_cast<int64_t>(stop_requested)}, at::kLong);
+    // On the model's device: the NCCL communicator reduces CUDA tensors only.
+    at::Tensor counts =
+        torch::tensor({num_pos, static_cast<int64_t>(stop_requested)}, at::kLong).to(device_);
     comm_->allreduce(counts, cluster::ReduceOp::Sum);
     num_pos = counts[0].item<int64_t>();
     r.stop = counts[1].item<int64_t>() > 0;
@@ -103,8 +108,9 @@ StepResult TrainStep::run(const data::Batch& batch, bool stop_requested) {
 
   at::Tensor values = at::stack({losses.cls_loss.detach(), losses.reg_loss.detach(),
                                  losses.al_loss.detach(), losses.final_loss.detach()})
-                          .to(at::kCPU, at::kDouble);
+                          .to(at::kDouble);
   if (parallel) comm_->allreduce(values, cluster::ReduceOp::Sum);
+  values = values.to(at::kCPU).contiguous();
   const double* v = values.data_ptr<double>();
   r.cls_loss = v[0];
   r.reg_loss = v[1];

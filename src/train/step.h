@@ -73,6 +73,7 @@ class TrainStep {
   model::TargetOptions target_options_;
   model::LossOptions loss_options_;
   std::vector<at::Tensor> params_;
+  at::Device device_;  // the model's: batches go there, loss values come back to the CPU
   cluster::Communicator* comm_ = nullptr;
   cluster::GradientBuckets* buckets_ = nullptr;
 };

@@ -23,6 +23,7 @@
 #include "model/state_dict.h"
 #include "cluster/communicator.h"
 #include "cluster/gradient_buckets.h"
+#include "cluster/runtime.h"
 #include "train/checkpoint.h"
 #include "train/stop_signal.h"
 
@@ -51,9 +52,17 @@ typename StateMap::key_type state_key(const at::Tensor& p) {
 
 using OptimizerState = std::decay_t<decltype(std::declval<torch::optim::AdamW&>().state())>;
 
+// A copy of t on `device` (never an alias of t).
+at::Tensor copy_on(const at::Tensor& t, at::Device device) {
+  return t.device() == device ? t.detach().clone() : t.detach().to(device);
+}
+
+// Checkpoints hold CPU tensors, whatever device trained: they load anywhere.
+at::Tensor host_copy(const at::Tensor& t) { return copy_on(t, at::Device(at::kCPU)); }
+
 model::NamedTensors cloned(const std::vector<std::pair<std::string, at::Tensor>>& values) {
   model::NamedTensors out;
-  for (const auto& [name, t] : values) out.emplace_back(name, t.detach().clone());
+  for (const auto& [name, t] : values) out.emplace_back(name, host_copy(t));
   return out;
 }
 
@@ -151,6 +160,11 @@ Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnno
     // Starting weights (fine-tuning, imported reference weights); EMA starts from them.
     model::assign_weights(*net, model::read_native_weights(options_.init).model);
   }
+  // Initial weights are drawn on the CPU (as the reference builds its model before moving
+  // it), then the model moves to this rank's device; optimizer and EMA are made there.
+  const std::string device = cluster::resolve_device(cfg_.dist.device);
+  net->to(at::Device(device));
+  if (device != "cpu") spdlog::info("training on {}", device);
   step_ = std::make_unique<TrainStep>(cfg_, net, iterations_per_epoch_);
   if (world_ > 1) {
     buckets_ = std::make_unique<cluster::GradientBuckets>(net->parameters(), *comm_,
@@ -246,8 +260,8 @@ void Trainer::restore(const std::string& path) {
     }
     auto state = std::make_unique<torch::optim::AdamWParamState>();
     state->step(s.step);
-    state->exp_avg(s.exp_avg.clone());
-    state->exp_avg_sq(s.exp_avg_sq.clone());
+    state->exp_avg(copy_on(s.exp_avg, p->device()));
+    state->exp_avg_sq(copy_on(s.exp_avg_sq, p->device()));
     optimizer.state()[state_key<OptimizerState>(*p)] = std::move(state);
   }
   step_->schedule().restore(c.schedule_step, c.schedule_lr);
@@ -322,8 +336,8 @@ void Trainer::save_checkpoint(bool epoch_end) {
   if (!is_root()) return;
   TrainingCheckpoint c;
   auto& net = step_->model();
-  for (const auto& p : net->named_parameters()) c.model.emplace_back(p.key(), p.value().detach().clone());
-  for (const auto& b : net->named_buffers()) c.buffers.emplace_back(b.key(), b.value().detach().clone());
+  for (const auto& p : net->named_parameters()) c.model.emplace_back(p.key(), host_copy(p.value()));
+  for (const auto& b : net->named_buffers()) c.buffers.emplace_back(b.key(), host_copy(b.value()));
   const auto params = net->named_parameters();
   for (const auto& [name, t] : cloned(step_->ema().values())) {
     (params.contains(name) ? c.model_ema : c.ema_buffers).emplace_back(name, t);
@@ -333,7 +347,7 @@ void Trainer::save_checkpoint(bool epoch_end) {
     const auto it = optimizer.state().find(state_key<OptimizerState>(p.value()));
     if (it == optimizer.state().end()) continue;  // never had a gradient
     const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
-    c.optimizer.push_back({p.key(), s.step(), s.exp_avg().clone(), s.exp_avg_sq().clone()});
+    c.optimizer.push_back({p.key(), s.step(), host_copy(s.exp_avg()), host_copy(s.exp_avg_sq())});
   }
   c.epoch = epoch_;
   c.global_step = global_step_;

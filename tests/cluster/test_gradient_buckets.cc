@@ -357,6 +357,23 @@ TEST(Runtime, WithoutALauncherIsAWorldOfOne) {
   EXPECT_HAS(error_of([] { Runtime second; }), "second Runtime");
 }
 
+TEST(Runtime, DistDeviceResolvesToWhatThisBuildCanUse) {
+  EXPECT_EQ(resolve_device("cpu"), "cpu");
+  for (const bool with_runtime : {false, true}) {
+    std::unique_ptr<Runtime> runtime;
+    if (with_runtime) runtime = std::make_unique<Runtime>();
+    if (torch::cuda::is_available() && torch::cuda::device_count() > 0) {
+      EXPECT_EQ(resolve_device("auto").rfind("cuda:", 0), 0u);
+      EXPECT_EQ(resolve_device("cuda"), resolve_device("auto"));
+    } else {
+      EXPECT_EQ(resolve_device("auto"), "cpu");
+      const std::string msg = error_of([] { resolve_device("cuda"); });
+      EXPECT_HAS(msg, "dist.device");
+      EXPECT_HAS(msg, "auto or cpu");
+    }
+  }
+}
+
 TEST(MakeCommunicator, RejectsBackendsThatCannotServeTheDevice) {
   Runtime runtime;
   EXPECT_HAS(error_of([&] { make_communicator(runtime, "cpu", "gloo"); }), "dist.backend");

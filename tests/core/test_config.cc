@@ -129,6 +129,7 @@ TEST(ConfigDefaults, ProjectSectionsHaveSensibleDefaults) {
   EXPECT_GT(c.dist.bucket_mb, 0);
   EXPECT_TRUE(c.dist.overlap);
   EXPECT_EQ(c.dist.sharding, "epoch");
+  EXPECT_EQ(c.dist.device, "auto");
   EXPECT_EQ(c.monitoring.port, 0);
   EXPECT_EQ(c.checkpoint.every_epochs, 1);
   EXPECT_GE(c.checkpoint.keep, 1);
@@ -391,6 +392,7 @@ TEST(ConfigErrors, ImpossibleValues) {
              "one window per level");
   EXPECT_HAS(error_of([&] { load_config(base, {"dist.backend=gloo"}); }), "dist.backend");
   EXPECT_HAS(error_of([&] { load_config(base, {"dist.sharding=static"}); }), "dist.sharding");
+  EXPECT_HAS(error_of([&] { load_config(base, {"dist.device=gpu"}); }), "dist.device");
   EXPECT_HAS(error_of([&] { load_config(base, {"monitoring.port=70000"}); }), "monitoring.port");
   EXPECT_HAS(error_of([&] { load_config(base, {"store.streams=[a, b]"}); }),
              "2 streams for 4 entries");

@@ -147,6 +147,8 @@ TEST(Trainer, RefusesToOverwriteARunAndResumesOnlyTheSameArchitecture) {
   o.init = dir + "/last.ckpt";
   Trainer t(cfg, clips(), source, o);
   const TrainingCheckpoint c = read_checkpoint(dir + "/last.ckpt");
+  for (const auto& [name, value] : c.model) EXPECT_TRUE(value.device().is_cpu()) << name;
+  for (const auto& s : c.optimizer) EXPECT_TRUE(s.exp_avg.device().is_cpu()) << s.name;
   const auto params = t.step().model()->named_parameters();
   for (const auto& [name, value] : c.model) EXPECT_TRUE(torch::equal(params[name], value)) << name;
   EXPECT_EQ(t.epoch(), 0);

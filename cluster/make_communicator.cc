@@ -1,5 +1,9 @@
 #include "cluster/make_communicator.h"
 
+#include <torch/cuda.h>
+
+#include <cstdio>
+
 #include "cluster/mpi_communicator.h"
 #include "core/error.h"
 #ifdef ASL_HAVE_NCCL
@@ -63,6 +67,33 @@ std::unique_ptr<Communicator> make_communicator(const Runtime& runtime, const st
   throw Error("dist.backend", "this build has no NCCL, so CUDA tensors cannot be all-reduced",
               "rebuild with NCCL (docs/building.md) or train on the CPU");
 #endif
+}
+
+std::string resolve_device(const std::string& setting, const std::string& backend) {
+  if (setting == "cpu") return "cpu";
+  const Runtime* runtime = Runtime::current();
+  std::string device = runtime ? runtime->device(true)
+                       : torch::cuda::is_available() && torch::cuda::device_count() > 0
+                           ? "cuda:0"
+                           : "cpu";
+  if (setting == "cuda" && device == "cpu") {
+    throw Error("dist.device", "is cuda, but " + std::string(torch::cuda::is_available()
+                                                                 ? "no GPU is visible"
+                                                                 : "this LibTorch has no CUDA"),
+                "build against a CUDA LibTorch on a GPU node, or set dist.device: auto or cpu");
+  }
+  const bool several = runtime != nullptr && runtime->size() > 1;
+  if (setting == "auto" && device != "cpu" && several && (backend == "mpi" || !have_nccl())) {
+    static bool said = false;
+    if (!said) {
+      said = true;
+      std::fprintf(stderr, "%sdist.device auto: computing on the CPU, since %s\n",
+                   runtime->prefix().c_str(),
+                   backend == "mpi" ? "dist.backend is mpi" : "this build has no NCCL");
+    }
+    return "cpu";
+  }
+  return device;
 }
 
 }  // namespace asl::cluster

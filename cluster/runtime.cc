@@ -146,22 +146,6 @@ std::string Runtime::device(bool prefer_cuda) const {
   return d < 0 ? "cpu" : "cuda:" + std::to_string(d);
 }
 
-std::string resolve_device(const std::string& setting) {
-  if (setting == "cpu") return "cpu";
-  const Runtime* runtime = Runtime::current();
-  const std::string device = runtime ? runtime->device(true)
-                             : torch::cuda::is_available() && torch::cuda::device_count() > 0
-                                 ? "cuda:0"
-                                 : "cpu";
-  if (setting == "cuda" && device == "cpu") {
-    throw Error("dist.device", "is cuda, but " + std::string(torch::cuda::is_available()
-                                                                 ? "no GPU is visible"
-                                                                 : "this LibTorch has no CUDA"),
-                "build against a CUDA LibTorch on a GPU node, or set dist.device: auto or cpu");
-  }
-  return device;
-}
-
 std::string Runtime::prefix() const {
   if (size_ <= 1) return "";
   return "[rank " + std::to_string(rank_) + "/" + std::to_string(size_) + "] ";

@@ -62,11 +62,6 @@ class Runtime {
   std::string hostname_;
 };
 
-// The device this process computes on for dist.device = `setting`: "cpu"; "auto" (the
-// current Runtime's device(), or cuda:0 / cpu without a Runtime); "cuda" (the same, and an
-// error naming the fix when no GPU is usable).
-std::string resolve_device(const std::string& setting);
-
 // True when the environment shows a launcher started this process (OpenMPI's
 // OMPI_COMM_WORLD_SIZE, PMIx's PMIX_RANK, PMI's PMI_SIZE/PMI_RANK).
 bool launched_by_mpi();

@@ -10,7 +10,7 @@ std::unique_ptr<cluster::Communicator> job_communicator(const config::Config& cf
   if (runtime == nullptr || !runtime->distributed()) {
     return std::make_unique<cluster::LocalCommunicator>();
   }
-  return cluster::make_communicator(*runtime, cluster::resolve_device(cfg.dist.device),
+  return cluster::make_communicator(*runtime, cluster::resolve_device(cfg.dist.device, cfg.dist.backend),
                                     cfg.dist.backend, cfg.dist.timeout_s);
 }
 

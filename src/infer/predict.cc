@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "data/loader.h"
-#include "cluster/runtime.h"
+#include "cluster/make_communicator.h"
 #include "infer/decode.h"
 #include "infer/distributed.h"
 #include "model/asl_model.h"
@@ -39,7 +39,7 @@ Predictor::Predictor(const config::Config& cfg,
                source ? std::move(source) : data::make_feature_source(cfg)),
       net_(cfg),
       class_names_(names_by_id(*annotations)),
-      device_(cluster::resolve_device(cfg.dist.device)) {
+      device_(cluster::resolve_device(cfg.dist.device, cfg.dist.backend)) {
   net_->to(device_);
   net_->eval();
 }

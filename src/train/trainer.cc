@@ -23,7 +23,7 @@
 #include "model/state_dict.h"
 #include "cluster/communicator.h"
 #include "cluster/gradient_buckets.h"
-#include "cluster/runtime.h"
+#include "cluster/make_communicator.h"
 #include "train/checkpoint.h"
 #include "train/stop_signal.h"
 
@@ -162,7 +162,7 @@ Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnno
   }
   // Initial weights are drawn on the CPU (as the reference builds its model before moving
   // it), then the model moves to this rank's device; optimizer and EMA are made there.
-  const std::string device = cluster::resolve_device(cfg_.dist.device);
+  const std::string device = cluster::resolve_device(cfg_.dist.device, cfg_.dist.backend);
   net->to(at::Device(device));
   if (device != "cpu") spdlog::info("training on {}", device);
   step_ = std::make_unique<TrainStep>(cfg_, net, iterations_per_epoch_);

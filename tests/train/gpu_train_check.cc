@@ -91,6 +91,10 @@ asl::config::Config golden_config() {
   cfg.opt.learning_rate = 1e-3;
   cfg.opt.epochs = 10;
   cfg.opt.weight_decay = 0.05;
+  // Full-size steps from the first one, and an EMA that visibly moves: a device that got the
+  // update or the EMA wrong cannot hide in a warm-up or a 0.999 decay.
+  cfg.opt.warmup = false;
+  cfg.opt.ema_decay = 0.5;
   // What load_config derives (config.cc derive()).
   m.input_dim = d.input_dim;
   m.num_classes = d.num_classes;
@@ -135,6 +139,10 @@ int main() {
   const torch::Device device(torch::kCUDA, 0);
 #endif
   torch::set_num_threads(4);
+  // float32 products in full float32: TF32 (the CUDA default for convolutions) alone differs
+  // from the CPU by about 1e-3.
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setAllowTF32CuBLAS(false);
   const asl::config::Config cfg = golden_config();
   constexpr int kSteps = 6;
 
@@ -170,8 +178,10 @@ int main() {
 
   std::vector<at::Tensor> initial;
   for (const auto& p : cpu_net->parameters()) initial.push_back(p.detach().clone());
+  std::vector<at::Tensor> initial_ema;  // the EMA starts as the weights (buffers included)
   asl::train::TrainStep cpu_step(cfg, cpu_net, 100);
   asl::train::TrainStep dev_step(cfg, dev_net, 100);
+  for (const auto& [name, v] : cpu_step.ema().values()) initial_ema.push_back(v.detach().clone());
   std::vector<asl::train::StepResult> ra, rb;
   check(std::to_string(kSteps) + " training steps run on " + device.str(), [&] {
     for (int s = 0; s < kSteps; ++s) {
@@ -214,37 +224,57 @@ int main() {
     }
   });
   check("parameters and EMA agree with the CPU's after the steps", [&] {
+    // The values to 1e-4, and what the steps changed (value - initial) to 1e-2: a coarse
+    // bound, since AdamW turns round-off in near-zero gradients into full-size steps, but one
+    // that a missing or wrong update fails.
     const auto pa = cpu_net->named_parameters();
-    double worst = 0;
-    std::string worst_name;
-    for (const auto& p : dev_net->named_parameters()) {
+    const auto pb = dev_net->named_parameters();
+    double worst = 0, worst_delta = 0;
+    std::string worst_name, worst_delta_name;
+    size_t i = 0;
+    for (const auto& p : pa) {
+      const at::Tensor init = initial[i++];
       // Attention key biases move by AdamW-amplified round-off (their exact gradient is
       // zero; see tests/cluster/test_data_parallel.cc): Adam's step bound instead.
       const bool round_off = p.key().find("key.bias") != std::string::npos ||
                              p.key().find("key_norm.bias") != std::string::npos;
+      const at::Tensor b = pb[p.key()].detach().cpu();
       if (round_off) {
-        const double diff = (p.value().detach().cpu() - pa[p.key()]).abs().max().item<double>();
+        const double diff = (b - p.value().detach()).abs().max().item<double>();
         expect(diff <= 2 * kSteps * cfg.opt.learning_rate, p.key() + " moved " + std::to_string(diff));
         continue;
       }
-      const double r = relative(p.value(), pa[p.key()]);
+      const double r = relative(b, p.value());
       if (r > worst) {
         worst = r;
         worst_name = p.key();
       }
+      const double rd = relative(b - init, p.value().detach() - init);
+      if (rd > worst_delta) {
+        worst_delta = rd;
+        worst_delta_name = p.key();
+      }
     }
     expect(worst < 1e-4, "largest relative difference " + std::to_string(worst) + " at " + worst_name);
+    expect(worst_delta < 1e-2, "largest relative difference of the updates " +
+                                   std::to_string(worst_delta) + " at " + worst_delta_name);
     const auto& ea = cpu_step.ema().values();
     const auto& eb = dev_step.ema().values();
-    expect(ea.size() == eb.size(), "EMA sizes differ");
-    for (size_t i = 0; i < ea.size(); ++i) {
-      if (ea[i].first.find("key.bias") != std::string::npos ||
-          ea[i].first.find("key_norm.bias") != std::string::npos) {
+    expect(ea.size() == eb.size() && ea.size() == initial_ema.size(), "EMA sizes differ");
+    int moved = 0;
+    for (size_t k = 0; k < ea.size(); ++k) {
+      if (ea[k].first.find("key.bias") != std::string::npos ||
+          ea[k].first.find("key_norm.bias") != std::string::npos) {
         continue;
       }
-      expect(eb[i].second.device() == device, "EMA of " + eb[i].first + " not on " + device.str());
-      expect(relative(eb[i].second, ea[i].second) < 1e-4, "EMA of " + ea[i].first + " differs");
+      expect(eb[k].second.device() == device, "EMA of " + eb[k].first + " not on " + device.str());
+      const at::Tensor da = ea[k].second - initial_ema[k];
+      moved += da.abs().max().item<double>() > 0;
+      expect(relative(eb[k].second, ea[k].second) < 1e-4, "EMA of " + ea[k].first + " differs");
+      expect(relative(eb[k].second.cpu() - initial_ema[k], da) < 1e-2,
+             "EMA update of " + ea[k].first + " differs");
     }
+    expect(moved > static_cast<int>(ea.size()) / 2, "the EMA hardly moved");
   });
   std::printf("%s: %d failure(s)\n", g_failures ? "FAIL" : "PASS", g_failures);
   return std::min(g_failures, 100);

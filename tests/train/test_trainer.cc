@@ -29,7 +29,9 @@ config::Config tiny_config(int workers) {
   return config::load_config(std::string(ASL_SOURCE_DIR) + "/tests/model/golden/config.yaml",
                              {"loader.batch_size=2", "loader.num_workers=" + std::to_string(workers),
                               "opt.epochs=1", "opt.warmup_epochs=1", "checkpoint.keep=5",
-                              "init_rand_seed=7"});
+                              "init_rand_seed=7",
+                              // bit-exact resumes and CPU comparisons, even on a GPU machine
+                              "dist.device=cpu"});
 }
 
 std::shared_ptr<const data::ClipAnnotations> clips() {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cluster/communicator.h"
+#include "common/check_lines.h"
 #include "cluster/gradient_buckets.h"
 #include "core/error.h"
 #ifndef ASL_GPU_CHECK_CPU_ONLY
@@ -32,22 +33,8 @@ using asl::cluster::GradientBuckets;
 using asl::cluster::ReduceOp;
 using asl::cluster::Work;
 
-int g_failures = 0;
-
-void check(const std::string& name, const std::function<void()>& body) {
-  try {
-    body();
-    std::printf("PASS %s\n", name.c_str());
-  } catch (const std::exception& e) {
-    ++g_failures;
-    std::printf("FAIL %s: %s\n", name.c_str(), e.what());
-  }
-  std::fflush(stdout);
-}
-
-void expect(bool ok, const std::string& what) {
-  if (!ok) throw std::runtime_error(what);
-}
+using asl::testing::check;
+using asl::testing::expect;
 
 void expect_equal(const at::Tensor& got, const at::Tensor& want, const std::string& what) {
   expect(got.sizes() == want.sizes(), what + ": shape differs");
@@ -268,6 +255,7 @@ int main() {
   check_collectives(comm, device);
   check_buckets(comm, device);
   print_bandwidth(comm, device);
-  std::printf("%s: %d check(s) failed\n", g_failures ? "FAILED" : "ALL PASSED", g_failures);
-  return g_failures > 100 ? 100 : g_failures;
+  const int failures = asl::testing::check_failures();
+  std::printf("%s: %d check(s) failed\n", failures ? "FAILED" : "ALL PASSED", failures);
+  return failures > 100 ? 100 : failures;
 }

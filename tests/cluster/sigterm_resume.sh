@@ -6,13 +6,8 @@ set -euo pipefail
 ASL=$1; SRC=$2; WORK=$3
 rm -rf "$WORK"; mkdir -p "$WORK"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-"$ASL" synth --out "$WORK/data" --clips 24 --classes 4 --features egovlp:16,internvideo:8 \
-  --write h5 --seed 5 > /dev/null
-SETS=(--set dataset.json_file="$WORK/data/clip_annotations.json" --set store.path="$WORK/data/features.h5"
-      --set "dataset.input_dim=[16, 8]" --set dataset.num_classes=4 --set dataset.max_seq_len=64
-      --set "model.embd_dim=[16, 16]" --set model.fpn_dim=32 --set model.head_dim=32
-      --set "model.xl={n_head: 4, d_head: 8, d_inner: 64}" --set opt.epochs=9 --set opt.warmup_epochs=1
-      --set loader.num_workers=0 --set loader.batch_size=1)
+source "$SRC/tests/common/tiny_run.sh"
+tiny_run "$ASL" "$WORK" 9
 TRAIN=(train "$SRC/configs/demo.yaml" --output "$WORK/run" --no-validation "${SETS[@]}")
 
 ASL="$ASL" "$SRC/launch/mpirun.sh" -n 2 "${TRAIN[@]}" > "$WORK/first.log" 2>&1 &

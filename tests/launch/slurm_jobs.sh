@@ -28,13 +28,8 @@ esac
 STUB
 chmod +x "$WORK/bin/srun" "$WORK/bin/scontrol"
 
-"$ASL" synth --out "$WORK/data" --clips 24 --classes 4 --features egovlp:16,internvideo:8 \
-  --write h5 --seed 5 > /dev/null
-SETS=(--set dataset.json_file="$WORK/data/clip_annotations.json" --set store.path="$WORK/data/features.h5"
-      --set "dataset.input_dim=[16, 8]" --set dataset.num_classes=4 --set dataset.max_seq_len=64
-      --set "model.embd_dim=[16, 16]" --set model.fpn_dim=32 --set model.head_dim=32
-      --set "model.xl={n_head: 4, d_head: 8, d_inner: 64}" --set opt.epochs=5 --set opt.warmup_epochs=1
-      --set loader.num_workers=0 --set loader.batch_size=1)
+source "$SRC/tests/common/tiny_run.sh"
+tiny_run "$ASL" "$WORK" 5
 export PATH="$WORK/bin:$PATH" STUB_LOG="$WORK" ASL="$ASL" ASL_TARGETS_DIR="$WORK/targets"
 export SLURM_SUBMIT_DIR="$WORK/submit" SLURM_JOB_ID=42 SLURM_JOB_NODELIST="node[1-2]"
 export SLURM_NTASKS_PER_NODE=2 SLURM_CPUS_PER_TASK=1 SLURM_NTASKS=4

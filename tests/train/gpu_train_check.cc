@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "common/check_lines.h"
 #include "core/config.h"
 #include "data/loader.h"
 #include "model/asl_model.h"
@@ -27,22 +28,8 @@
 
 namespace {
 
-int g_failures = 0;
-
-void check(const std::string& name, const std::function<void()>& body) {
-  try {
-    body();
-    std::printf("PASS %s\n", name.c_str());
-  } catch (const std::exception& e) {
-    ++g_failures;
-    std::printf("FAIL %s: %s\n", name.c_str(), e.what());
-  }
-  std::fflush(stdout);
-}
-
-void expect(bool ok, const std::string& what) {
-  if (!ok) throw std::runtime_error(what);
-}
+using asl::testing::check;
+using asl::testing::expect;
 
 double relative(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-12); }
 
@@ -276,6 +263,7 @@ int main() {
     }
     expect(moved > static_cast<int>(ea.size()) / 2, "the EMA hardly moved");
   });
-  std::printf("%s: %d failure(s)\n", g_failures ? "FAIL" : "PASS", g_failures);
-  return std::min(g_failures, 100);
+  const int failures = asl::testing::check_failures();
+  std::printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
+  return std::min(failures, 100);
 }

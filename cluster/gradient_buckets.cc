@@ -109,6 +109,19 @@ bool copy_small_back(const at::Tensor& buffer, int64_t offset, at::Tensor& grad)
   return true;
 }
 
+// p's .grad (zeros when undefined) into its slot at `offset` of the bucket buffer.
+void pack_gradient(const at::Tensor& p, const at::Tensor& buffer, int64_t offset) {
+  const at::Tensor& g = p.grad();
+  if (g.defined() && g.is_sparse()) throw Error(kWho, "sparse gradients are not supported");
+  if (copy_small(g, buffer, offset, p.numel())) return;
+  at::Tensor slot = slot_view(buffer, offset, p);
+  if (!g.defined()) {
+    slot.zero_();
+  } else if (!is_slot(g, slot)) {  // else: .grad is this slot already
+    slot.copy_(g);
+  }
+}
+
 // The flags after a bucket's gradients (1: this rank had a gradient; after the average, the
 // share of ranks that had one), in the bucket's dtype.
 void write_flags(const at::Tensor& buffer, int64_t at, const std::vector<bool>& had) {
@@ -210,17 +223,8 @@ void GradientBuckets::pack(size_t b) {
   std::vector<bool> had(n, false);
   for (size_t k = 0; k < n; ++k) {
     const at::Tensor& p = params_[bucket.params[k]];
-    const at::Tensor& g = p.grad();
-    if (g.defined() && g.is_sparse()) throw Error(kWho, "sparse gradients are not supported");
-    had[k] = g.defined();
-    if (!copy_small(g, bucket.buffer, bucket.offsets[k], p.numel())) {
-      at::Tensor slot = slot_view(bucket.buffer, bucket.offsets[k], p);
-      if (had[k]) {
-        if (!is_slot(g, slot)) slot.copy_(g);  // else: .grad is this slot already
-      } else {
-        slot.zero_();
-      }
-    }
+    had[k] = p.grad().defined();
+    pack_gradient(p, bucket.buffer, bucket.offsets[k]);
   }
   write_flags(bucket.buffer, bucket.grad_numel, had);
 }
@@ -328,16 +332,8 @@ void GradientBuckets::finish() {
       const size_t i = bucket.params[k];
       if (param_ready_[i]) continue;
       const at::Tensor& p = params_[i];
-      const bool has = p.grad().defined();
-      if (!copy_small(p.grad(), bucket.buffer, bucket.offsets[k], p.numel())) {
-        at::Tensor slot = slot_view(bucket.buffer, bucket.offsets[k], p);
-        if (has) {
-          slot.copy_(p.grad());
-        } else {
-          slot.zero_();
-        }
-      }
-      set_flag(bucket.buffer, bucket.grad_numel + static_cast<int64_t>(k), has);
+      pack_gradient(p, bucket.buffer, bucket.offsets[k]);
+      set_flag(bucket.buffer, bucket.grad_numel + static_cast<int64_t>(k), p.grad().defined());
       param_ready_[i] = true;
     }
     bucket.ready = bucket.params.size();

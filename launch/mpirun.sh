@@ -4,21 +4,27 @@
 #   launch/mpirun.sh -n 2 train configs/demo.yaml --output runs/demo/train
 #   launch/mpirun.sh -n 8 --gpus train configs/ego4d_asl.yaml     # one rank per GPU
 #   launch/mpirun.sh -n 2 eval configs/demo.yaml runs/demo/train/last.ckpt
+#   launch/mpirun.sh -n 2 --metrics-port 9400 train configs/demo.yaml   # Prometheus metrics
 #
 # On CPU each rank gets cores/N LibTorch threads (OMP_NUM_THREADS) and OpenBLAS one thread,
 # so ranks do not oversubscribe the machine. With --gpus, rank r uses CUDA device r
 # (the runtime picks local rank -> device) and NCCL carries the gradients.
+# With --metrics-port P, rank r serves Prometheus metrics on P + r (monitoring.port) and the
+# script writes the scrape targets to $ASL_TARGETS_DIR/mpirun-<pid>.json (default
+# monitoring/targets, which monitoring/prometheus.yml watches), removed when the job ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NP=2
 GPUS=0
+METRICS_PORT=
 ASL=${ASL:-build/asl}
 while [ $# -gt 0 ]; do
   case "$1" in
     -n|--np) NP=$2; shift 2 ;;
     --gpus) GPUS=1; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --metrics-port) METRICS_PORT=$2; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) break ;;
   esac
 done
@@ -49,4 +55,28 @@ for v in OMP_NUM_THREADS OPENBLAS_NUM_THREADS NCCL_ASYNC_ERROR_HANDLING NCCL_DEB
   if [ -n "${!v:-}" ]; then FLAGS+=(-x "$v"); fi
 done
 
-exec mpirun -np "$NP" "${FLAGS[@]}" "$ASL" "$@"
+if [ -z "$METRICS_PORT" ]; then
+  exec mpirun -np "$NP" "${FLAGS[@]}" "$ASL" "$@"
+fi
+
+# One node: every rank's endpoint on this host. The subcommand comes first, so the
+# --set options go after the rest of the arguments.
+TARGETS_DIR=${ASL_TARGETS_DIR:-monitoring/targets}
+TARGETS=$TARGETS_DIR/mpirun-$$.json
+mkdir -p "$TARGETS_DIR"
+{
+  printf '[{"targets": ['
+  for ((r = 0; r < NP; r++)); do printf '%s"127.0.0.1:%d"' "$([ $r -gt 0 ] && echo ', ')" $((METRICS_PORT + r)); done
+  printf '], "labels": {"launcher": "mpirun"}}]\n'
+} > "$TARGETS.tmp" && mv "$TARGETS.tmp" "$TARGETS"
+trap 'rm -f "$TARGETS"' EXIT
+trap 'kill -TERM $PID 2>/dev/null' TERM INT
+echo "metrics: ranks 0-$((NP - 1)) on 127.0.0.1:$METRICS_PORT-$((METRICS_PORT + NP - 1)), targets in $TARGETS" >&2
+mpirun -np "$NP" "${FLAGS[@]}" "$ASL" "$@" --set monitoring.port="$METRICS_PORT" \
+  --set monitoring.port_per_rank=true &
+PID=$!
+set +e
+wait $PID; RC=$?
+# A signal interrupts the first wait; the ranks are still writing their checkpoint.
+if [ $RC -gt 128 ] && kill -0 $PID 2>/dev/null; then wait $PID; RC=$?; fi
+exit $RC

@@ -46,11 +46,14 @@ void add_train(CLI::App& app) {
     if (cfg.dataset.json_file.empty()) {
       throw Error(a->config, "dataset.json_file is not set", "name the clip annotations file");
     }
+    const std::string output =
+        a->output.empty() ? train::default_output_dir(cfg, a->config) : a->output;
+    const auto exporter = job_exporter(cfg, run_name(output));  // a taken port fails here
     auto annotations = std::make_shared<const data::ClipAnnotations>(
         data::read_clip_annotations(cfg.dataset.json_file));
     const auto comm = job_communicator(cfg);
     train::TrainerOptions options;
-    options.output_dir = a->output.empty() ? train::default_output_dir(cfg, a->config) : a->output;
+    options.output_dir = output;
     options.resume = a->resume;
     options.init = a->init;
     options.comm = comm.get();
@@ -63,6 +66,7 @@ void add_train(CLI::App& app) {
           [validator](const train::EpochEnd& end) { validator->maybe_validate(end); });
     }
     trainer.run();
+    if (exporter) exporter->linger();
   });
 }
 

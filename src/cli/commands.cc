@@ -4,9 +4,11 @@
 
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "bench/metrics_bench.h"
 #include "cli/job.h"
 #include "cluster/allreduce_bench.h"
 #include "core/bench.h"
@@ -105,6 +107,7 @@ void add_eval(CLI::App& app) {
   sub->add_option("--json", a->json, "metrics JSON to write");
   sub->callback([a] {
     const config::Config cfg = config::load_config(a->cfg.config, a->cfg.overrides);
+    const auto exporter = job_exporter(cfg, run_name(a->cfg.config));
     const auto comm = job_communicator(cfg);
     infer::PredictOptions o;
     o.checkpoint = a->ckpt;
@@ -114,6 +117,7 @@ void add_eval(CLI::App& app) {
         data::read_clip_annotations(cfg.dataset.json_file));
     const auto predictions =
         std::make_shared<const eval::PredictionList>(infer::predict_split(cfg, gt, o));
+    if (exporter) exporter->linger();
     if (comm->rank() != 0) return;  // rank 0 scores and writes
     if (!a->out.empty()) write_file_atomic(a->out, infer::predictions_json(*predictions));
     const eval::Metrics metrics = eval::score(*gt, {predictions, predictions}, a->split);
@@ -135,6 +139,7 @@ void add_infer(CLI::App& app) {
   sub->add_option("--out", a->out, "submission JSON to write")->required();
   sub->callback([a] {
     const config::Config cfg = config::load_config(a->cfg.config, a->cfg.overrides);
+    const auto exporter = job_exporter(cfg, run_name(a->cfg.config));
     const auto comm = job_communicator(cfg);
     infer::PredictOptions o;
     o.checkpoint = a->ckpt;
@@ -145,6 +150,7 @@ void add_infer(CLI::App& app) {
         std::make_shared<const data::ClipAnnotations>(
             data::read_clip_annotations(cfg.dataset.json_file)),
         o);
+    if (exporter) exporter->linger();
     if (comm->rank() != 0) return;  // rank 0 writes
     write_file_atomic(a->out, infer::predictions_json(predictions));
     std::cout << "wrote " << predictions.size() << " clips to " << a->out << "\n";
@@ -163,7 +169,7 @@ void add_bench(CLI::App& app) {
   auto* sub = app.add_subcommand("bench", "benchmarks (medians against a baseline in the same run)");
   sub->add_option("CONFIG", a->config, "YAML config (train, infer)")->check(CLI::ExistingFile);
   sub->add_option("--what", a->what, "what to measure")->required()
-      ->check(CLI::IsMember({"train", "infer", "nms", "score", "load", "allreduce"}));
+      ->check(CLI::IsMember({"train", "infer", "nms", "score", "load", "allreduce", "metrics"}));
   sub->add_option("--json", a->json, "results JSON to write");
   sub->add_option("--repeat", a->repeat, "repetitions (the median is reported)")
       ->capture_default_str()->check(CLI::PositiveNumber);
@@ -184,6 +190,24 @@ void add_bench(CLI::App& app) {
       o.threads = a->threads;
       o.json_out = a->json;
       train::run_model_bench(o);
+      return;
+    }
+    if (a->what == "metrics") {
+      // Against a training step of CONFIG (configs/demo.yaml for the budget) in this run.
+      bench::MetricsBenchOptions m;
+      m.repeat = a->repeat;
+      m.json_out = a->json;
+      if (!a->config.empty()) {
+        train::ModelBenchOptions t;
+        t.config = a->config;
+        t.overrides = a->overrides;
+        t.what = "train";
+        t.repeat = a->repeat;
+        t.threads = a->threads;
+        m.step_s = nlohmann::json::parse(train::run_model_bench(t)).at("step_s").get<double>();
+        m.step_label = a->config + ", median of " + std::to_string(a->repeat);
+      }
+      bench::run_metrics_bench(m);
       return;
     }
     if (a->what == "load") {

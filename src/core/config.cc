@@ -603,6 +603,8 @@ void validate(const Config& cfg, const std::string& source) {
   v.unsupported(t.use_us_fpn, "train_cfg.use_us_fpn", "the upsampling FPN path is dead code in the reference");
   v.unsupported(t.use_trident_head, "train_cfg.use_trident_head", "the trident head is dead code in the reference");
 
+  v.one_of(t.on_nonfinite, {"skip", "stop"}, "train_cfg.on_nonfinite");
+
   // test_cfg
   const TestConfig& te = cfg.test_cfg;
   v.one_of(te.nms_method, {"soft", "hard", "none"}, "test_cfg.nms_method");
@@ -638,6 +640,10 @@ void validate(const Config& cfg, const std::string& source) {
   v.require(cfg.dist.timeout_s > 0, "dist.timeout_s", "must be positive");
   v.require(cfg.monitoring.port >= 0 && cfg.monitoring.port <= 65535, "monitoring.port",
             "must be in [0, 65535] (0 turns the endpoint off)");
+  v.require(!cfg.monitoring.address.empty(), "monitoring.address", "is empty",
+            "use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)");
+  v.require(!cfg.monitoring.job.empty(), "monitoring.job", "is empty");
+  v.require(cfg.monitoring.linger_s >= 0, "monitoring.linger_s", "must be >= 0");
   v.positive(cfg.checkpoint.every_epochs, "checkpoint.every_epochs");
   v.positive(cfg.checkpoint.keep, "checkpoint.keep");
   if (cfg.store.path && !cfg.store.streams.empty() && d.input_dim.is_list) {

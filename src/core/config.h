@@ -89,6 +89,10 @@ struct TrainConfig : Section {
   double cls_prior_prob = 0.01;
   double init_loss_norm = 2000;
   double clip_grad_l2norm = -1;           // <= 0: no clipping
+  // A step whose loss or gradient norm is NaN/Inf (this project's key; the reference has no
+  // check and its weights turn NaN): skip leaves weights, optimizer state and EMA as they
+  // were (the schedule moves on); stop does the same, then ends the run with an error.
+  std::string on_nonfinite = "skip";
   std::vector<int64_t> head_empty_cls;
   double dropout = 0.0;
   double droppath = 0.1;
@@ -116,6 +120,7 @@ struct TrainConfig : Section {
     v("cls_prior_prob", cls_prior_prob);
     v("init_loss_norm", init_loss_norm);
     v("clip_grad_l2norm", clip_grad_l2norm);
+    v("on_nonfinite", on_nonfinite);
     v("head_empty_cls", head_empty_cls);
     v("dropout", dropout);
     v("droppath", droppath);
@@ -329,9 +334,13 @@ struct DistConfig : Section {
 
 struct MonitoringConfig : Section {
   int64_t port = 0;                       // 0: no metrics endpoint
-  bool port_per_rank = false;             // rank r serves on port + r
-  std::string address = "0.0.0.0";
+  bool port_per_rank = true;              // rank r serves on port + local rank
+  // Loopback unless asked: a laptop or a shared login node exposes nothing; a cluster opens
+  // it with 0.0.0.0 so the Prometheus server can reach the nodes.
+  std::string address = "127.0.0.1";
   std::string job = "ego4d_asl";          // the `job` label
+  std::string run;                        // the `run` label; "": the output folder's name
+  double linger_s = 0;                    // keep serving this long after the work ends
 
   template <class V>
   void visit(V& v) {
@@ -339,6 +348,8 @@ struct MonitoringConfig : Section {
     v("port_per_rank", port_per_rank);
     v("address", address);
     v("job", job);
+    v("run", run);
+    v("linger_s", linger_s);
   }
 };
 

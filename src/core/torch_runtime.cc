@@ -3,6 +3,11 @@
 #include <ATen/Parallel.h>
 #include <torch/version.h>
 
+#include "asl/build_info.h"
+#if ASL_HAVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
 namespace asl {
 
 TorchRuntime torch_runtime() {
@@ -13,6 +18,23 @@ TorchRuntime torch_runtime() {
   info.intra_op_threads = at::get_num_threads();
   info.parallel = at::get_parallel_info();
   return info;
+}
+
+bool cuda_memory(int device, int64_t* used_bytes, int64_t* total_bytes) {
+#if ASL_HAVE_CUDA
+  // cudaMemGetInfo answers for the calling thread's current device.
+  if (device < 0 || cudaSetDevice(device) != cudaSuccess) return false;
+  size_t free_bytes = 0, total = 0;
+  if (cudaMemGetInfo(&free_bytes, &total) != cudaSuccess) return false;
+  *used_bytes = static_cast<int64_t>(total - free_bytes);
+  *total_bytes = static_cast<int64_t>(total);
+  return true;
+#else
+  (void)device;
+  (void)used_bytes;
+  (void)total_bytes;
+  return false;
+#endif
 }
 
 void set_torch_threads(int threads) {

@@ -2,6 +2,7 @@
 // The header is tensor-free so that the command line need not parse LibTorch.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace asl {
@@ -15,6 +16,10 @@ struct TorchRuntime {
 };
 
 TorchRuntime torch_runtime();
+
+// Memory in use (all processes) and in all on CUDA device `device`; false without CUDA in
+// the build or without that device. Safe to call from any thread (the metrics server's).
+bool cuda_memory(int device, int64_t* used_bytes, int64_t* total_bytes);
 
 // Sets LibTorch's intra-op threads (0 leaves the default).
 void set_torch_threads(int threads);

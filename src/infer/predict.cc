@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -13,6 +14,7 @@
 #include "infer/distributed.h"
 #include "model/asl_model.h"
 #include "model/state_dict.h"
+#include "monitor/train_metrics.h"
 
 namespace asl::infer {
 
@@ -35,11 +37,12 @@ Predictor::Predictor(const config::Config& cfg,
                      std::vector<std::string> split,
                      std::shared_ptr<data::FeatureSource> source)
     : cfg_(cfg),
-      dataset_(cfg, /*is_training=*/false, std::move(split), annotations,
+      dataset_(cfg, /*is_training=*/false, split, annotations,
                source ? std::move(source) : data::make_feature_source(cfg)),
       net_(cfg),
       class_names_(names_by_id(*annotations)),
       device_(cluster::resolve_device(cfg.dist.device, cfg.dist.backend)) {
+  for (const auto& s : split) split_name_ += (split_name_.empty() ? "" : "+") + s;
   net_->to(device_);
   net_->eval();
 }
@@ -54,6 +57,9 @@ eval::PredictionList Predictor::run(const std::vector<int64_t>& indices) {
   eval::PredictionList out;
   out.reserve(order.size());
   Progress progress("inference", static_cast<int64_t>(order.size()), "clips");
+  const auto metrics = monitor::InferMetrics::create(split_name_);
+  if (metrics) metrics->start(static_cast<int64_t>(order.size()));
+  const auto start = std::chrono::steady_clock::now();
   for (const int64_t i : order) {
     data::PyRandom rng(0);  // evaluation draws nothing
     data::VideoItem item = dataset_.get(i, rng);
@@ -80,6 +86,9 @@ eval::PredictionList Predictor::run(const std::vector<int64_t>& indices) {
     }
     out.push_back(std::move(clip));
     progress.advance();
+    if (metrics) {
+      metrics->advance(1, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
   }
   progress.finish();
   return out;

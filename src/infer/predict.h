@@ -43,6 +43,7 @@ class Predictor {
   data::Ego4dDataset dataset_;
   model::PtTransformer net_;
   std::vector<std::string> class_names_;  // by label id
+  std::string split_name_;                // the `split` label of the metrics
   at::Device device_;  // dist.device, resolved (cluster::resolve_device)
 };
 

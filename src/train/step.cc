@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "cluster/communicator.h"
 #include "cluster/gradient_buckets.h"
@@ -75,37 +76,19 @@ StepResult TrainStep::run(const data::Batch& batch, bool stop_requested) {
   if (parallel) {
     // Each rank's loss is its share of the global sum; the all-reduce averages, so scale by N.
     (losses.final_loss * static_cast<double>(comm_->size())).backward();
+    const auto wait0 = std::chrono::steady_clock::now();
     if (buckets_->hooks_attached()) {
       buckets_->finish();
     } else {
       buckets_->synchronize();
     }
+    r.times.allreduce_wait = seconds_since(wait0);
   } else {
     losses.final_loss.backward();
   }
   r.times.backward = seconds_since(t0);
 
-  t0 = std::chrono::steady_clock::now();
-  if (cfg_.train_cfg.clip_grad_l2norm > 0) {
-    std::vector<at::Tensor> with_grad;
-    for (auto& p : params_) {
-      if (p.grad().defined()) with_grad.push_back(p);
-    }
-    r.grad_norm = torch::nn::utils::clip_grad_norm_(with_grad, cfg_.train_cfg.clip_grad_l2norm);
-  }
-  r.times.clip = seconds_since(t0);
-
-  t0 = std::chrono::steady_clock::now();
-  r.lr = schedule_.lr();
-  set_learning_rate(*optimizer_, r.lr);
-  optimizer_->step();
-  schedule_.step();
-  r.times.optimizer = seconds_since(t0);
-
-  t0 = std::chrono::steady_clock::now();
-  ema_->update(*model_);
-  r.times.ema = seconds_since(t0);
-
+  // The global losses before the update, so that every rank decides alike on a NaN/Inf.
   at::Tensor values = at::stack({losses.cls_loss.detach(), losses.reg_loss.detach(),
                                  losses.al_loss.detach(), losses.final_loss.detach()})
                           .to(at::kDouble);
@@ -116,6 +99,32 @@ StepResult TrainStep::run(const data::Batch& batch, bool stop_requested) {
   r.reg_loss = v[1];
   r.al_loss = v[2];
   r.final_loss = v[3];
+
+  t0 = std::chrono::steady_clock::now();
+  if (cfg_.train_cfg.clip_grad_l2norm > 0) {
+    std::vector<at::Tensor> with_grad;
+    for (auto& p : params_) {
+      if (p.grad().defined()) with_grad.push_back(p);
+    }
+    r.grad_norm = torch::nn::utils::clip_grad_norm_(with_grad, cfg_.train_cfg.clip_grad_l2norm);
+  }
+  r.times.clip = seconds_since(t0);
+  // Gradients are averaged, so the norm is the same on every rank, as is the loss sum.
+  r.nonfinite = !std::isfinite(r.final_loss) || !std::isfinite(r.grad_norm);
+
+  t0 = std::chrono::steady_clock::now();
+  r.lr = schedule_.lr();
+  if (!r.nonfinite) {
+    set_learning_rate(*optimizer_, r.lr);
+    optimizer_->step();
+  }
+  schedule_.step();
+  r.times.optimizer = seconds_since(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  if (!r.nonfinite) ema_->update(*model_);
+  r.times.ema = seconds_since(t0);
+
   r.num_pos = num_pos;
   r.loss_normalizer = norm;
   return r;

@@ -24,7 +24,8 @@ namespace asl::train {
 
 struct StepTimes {
   double forward_loss = 0;  // network, targets, losses
-  double backward = 0;
+  double backward = 0;       // the all-reduce wait included
+  double allreduce_wait = 0; // after the backward pass, waiting for the gradient buckets
   double clip = 0;
   double optimizer = 0;     // AdamW and the schedule
   double ema = 0;
@@ -38,6 +39,9 @@ struct StepResult {
   int64_t num_pos = 0;        // over all ranks
   double loss_normalizer = 0;
   bool stop = false;          // some rank asked to stop (run()'s stop_requested, agreed by all)
+  // The loss or the gradient norm was NaN/Inf (the same on every rank: both are global);
+  // the update was skipped (train_cfg.on_nonfinite).
+  bool nonfinite = false;
   StepTimes times;            // backward includes the gradient all-reduce
 };
 

@@ -21,6 +21,7 @@
 #include "data/loader.h"
 #include "data/sharding.h"
 #include "model/state_dict.h"
+#include "monitor/train_metrics.h"
 #include "cluster/communicator.h"
 #include "cluster/gradient_buckets.h"
 #include "cluster/make_communicator.h"
@@ -191,6 +192,8 @@ Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnno
     restore(resume);
   }
   if (world_ > 1) broadcast_state();
+  metrics_ = monitor::TrainMetrics::create();
+  if (metrics_) metrics_->record_epoch(epoch_);
 }
 
 void Trainer::broadcast_state() {
@@ -363,7 +366,15 @@ void Trainer::save_checkpoint(bool epoch_end) {
   // last.ckpt every epoch; epoch_NNNN.ckpt every `every_epochs` and at the end, as a hard
   // link of last.ckpt (no second write), then the newest `keep` are kept.
   const std::string last = join_path(options_.output_dir, kLastCheckpoint);
+  const auto write_start = std::chrono::steady_clock::now();
   write_checkpoint(last, c);
+  if (metrics_) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(last, ec);
+    metrics_->record_checkpoint(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count(),
+        ec ? 0 : static_cast<int64_t>(bytes));
+  }
   if (!epoch_end) return;
   const bool due = (cfg_.checkpoint.every_epochs > 0 && epoch_ % cfg_.checkpoint.every_epochs == 0) ||
                    epoch_ == total_epochs_;
@@ -400,7 +411,8 @@ void Trainer::run() {
   spdlog::info("training {} epochs x {} iterations, from epoch {} -> {}", total_epochs_,
                iterations_per_epoch_, epoch_, options_.output_dir);
   Progress progress("train", is_root() ? total_steps - global_step_ : 0, "steps");
-  int64_t epochs_this_run = 0;
+  int64_t epochs_this_run = 0, steps_this_run = 0;
+  const auto run_start = std::chrono::steady_clock::now();
   bool first_epoch = true;
   while (epoch_ < total_epochs_) {
     loader_->start_epoch(epoch_, position_);
@@ -425,6 +437,8 @@ void Trainer::run() {
       const double elapsed = std::chrono::duration<double>(now - t_prev).count();
       t_prev = now;
       const double wait = loader_->wait_seconds();
+      const double data_wait = wait - last_wait;
+      last_wait = wait;
       nlohmann::json line = {{"step", global_step_},
                              {"epoch", epoch_},
                              {"lr", r.lr},
@@ -436,8 +450,8 @@ void Trainer::run() {
                              {"num_pos", r.num_pos},
                              {"loss_normalizer", r.loss_normalizer},
                              {"samples_per_s", elapsed > 0 ? batch->items.size() * world_ / elapsed : 0.0},
-                             {"data_wait_s", wait - last_wait}};
-      last_wait = wait;
+                             {"data_wait_s", data_wait}};
+      if (r.nonfinite) line["skipped"] = true;
       if (is_root()) {
         log << line.dump() << "\n";
         log.flush();
@@ -445,8 +459,52 @@ void Trainer::run() {
       ++global_step_;
       ++position_;
       ++steps;
+      ++steps_this_run;
       loss_sum += r.final_loss;
       if (is_root()) progress.advance();
+      if (metrics_) {
+        monitor::StepSample m;
+        m.steps_done = global_step_;
+        m.epoch = epoch_;
+        m.progress = total_steps > 0 ? static_cast<double>(global_step_) / total_steps : 1.0;
+        const double run_s = std::chrono::duration<double>(now - run_start).count();
+        m.eta_s = run_s / steps_this_run * static_cast<double>(total_steps - global_step_);
+        m.lr = r.lr;
+        m.cls_loss = r.cls_loss;
+        m.reg_loss = r.reg_loss;
+        m.al_loss = r.al_loss;
+        m.final_loss = r.final_loss;
+        m.grad_norm = r.grad_norm;
+        m.loss_normalizer = r.loss_normalizer;
+        m.positives = r.num_pos;
+        m.samples = static_cast<int64_t>(batch->items.size());
+        m.step_s = elapsed;
+        m.data_wait_s = data_wait;
+        m.forward_s = r.times.forward_loss;
+        m.backward_s = r.times.backward;
+        m.allreduce_wait_s = r.times.allreduce_wait;
+        m.optimizer_s = r.times.clip + r.times.optimizer + r.times.ema;
+        m.unix_time_s = std::chrono::duration<double>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+        metrics_->record_step(m);
+      }
+      if (r.nonfinite) {
+        const bool stop = cfg_.train_cfg.on_nonfinite == "stop";
+        if (metrics_) metrics_->record_nonfinite(stop);
+        const std::string what = "step " + std::to_string(global_step_ - 1) + " (epoch " +
+                                 std::to_string(epoch_ + 1) + "): final_loss " +
+                                 std::to_string(r.final_loss) + ", grad_norm " +
+                                 std::to_string(r.grad_norm);
+        if (stop) {
+          progress.finish();
+          throw Error("train_cfg.on_nonfinite", "stop: a NaN/Inf at " + what +
+                          "; the update was not applied",
+                      "lower opt.learning_rate or set train_cfg.clip_grad_l2norm, check the "
+                      "features with asl inspect STORE --verify, then --resume auto from the "
+                      "last checkpoint");
+        }
+        if (is_root()) spdlog::warn("NaN/Inf at {}: update skipped (train_cfg.on_nonfinite: skip)", what);
+      }
       if (r.stop) {
         save_checkpoint(/*epoch_end=*/false);
         progress.finish();
@@ -459,6 +517,7 @@ void Trainer::run() {
     ++epoch_;
     position_ = 0;
     save_checkpoint(/*epoch_end=*/true);
+    if (metrics_) metrics_->record_epoch(epoch_);
     if (is_root()) {
       spdlog::info("epoch {}/{}: {} steps, mean final_loss {:.4f}, lr {:.3g}, data wait {:.1f} s",
                    epoch_, total_epochs_, steps, steps ? loss_sum / steps : 0.0,

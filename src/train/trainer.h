@@ -19,6 +19,10 @@ class Communicator;
 class GradientBuckets;
 }  // namespace asl::cluster
 
+namespace asl::monitor {
+class TrainMetrics;
+}
+
 namespace asl::train {
 
 struct TrainerOptions {
@@ -78,6 +82,7 @@ class Trainer {
   std::unique_ptr<data::DataLoader> loader_;
   std::unique_ptr<TrainStep> step_;
   std::unique_ptr<cluster::GradientBuckets> buckets_;
+  std::unique_ptr<monitor::TrainMetrics> metrics_;  // null: monitoring off
   cluster::Communicator* comm_ = nullptr;
   int rank_ = 0;
   int world_ = 1;

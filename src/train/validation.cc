@@ -14,6 +14,7 @@
 #include "eval/metrics.h"
 #include "infer/distributed.h"
 #include "infer/predict.h"
+#include "monitor/train_metrics.h"
 #include "train/checkpoint.h"
 
 namespace asl::train {
@@ -90,6 +91,21 @@ Validator::Validator(const config::Config& cfg,
 
 Validator::~Validator() = default;
 
+void Validator::record_metrics(int64_t epoch, const nlohmann::json& metrics) const {
+  monitor::ValidationSample m;
+  m.epoch = epoch;
+  m.split = split_;
+  for (const auto& [tiou, value] : metrics.at("mAP").items()) m.map.emplace_back(tiou, value.get<double>());
+  m.average_map = metrics.at("average_mAP").get<double>();
+  for (const auto& [key, value] : metrics.at("recall").items()) {
+    // "R1@0.5" -> (1, "0.5")
+    const size_t at = key.find('@');
+    if (key.size() < 2 || key[0] != 'R' || at == std::string::npos) continue;
+    m.recall.push_back({{std::stoi(key.substr(1, at - 1)), key.substr(at + 1)}, value.get<double>()});
+  }
+  monitor::record_validation(m);
+}
+
 bool Validator::maybe_validate(const EpochEnd& end, ValidationResult* result) {
   if (end.epoch < first_epoch_ || end.ema == nullptr) return false;
   const bool root = comm_ == nullptr || comm_->rank() == 0;
@@ -114,6 +130,7 @@ bool Validator::maybe_validate(const EpochEnd& end, ValidationResult* result) {
     keep_best(end.checkpoint, join_path(output_dir_, kBestCheckpoint));
   }
   nlohmann::json line = nlohmann::json::parse(r.metrics_json);
+  record_metrics(r.epoch, line);
   line["epoch"] = r.epoch;
   line["step"] = end.global_step;
   line["best"] = r.best;

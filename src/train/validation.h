@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "core/config.h"
@@ -48,6 +49,9 @@ class Validator {
   bool maybe_validate(const EpochEnd& end, ValidationResult* result = nullptr);
 
  private:
+  // Validation metrics to Prometheus (when monitoring is on).
+  void record_metrics(int64_t epoch, const nlohmann::json& metrics) const;
+
   config::Config cfg_;
   std::shared_ptr<const data::ClipAnnotations> annotations_;
   std::string output_dir_;

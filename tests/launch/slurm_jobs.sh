@@ -5,7 +5,8 @@
 # and its removal after; a SIGTERM (Slurm's warning before preemption) ends the batch script
 # with exit 0 after the ranks wrote last.ckpt, and requeues the job; the requeued script
 # continues with --resume auto to the end, every step logged once, without requeueing; the
-# eval script scores the result and writes the files it names.
+# eval script scores the result and writes the files it names; the rank serves its metrics
+# on the port the targets file names while it trains.
 #   usage: slurm_jobs.sh ASL_BINARY SOURCE_DIR WORK_DIR
 set -euo pipefail
 ASL=$(cd "$(dirname "$1")" && pwd)/$(basename "$1"); SRC=$2; WORK=$3
@@ -33,6 +34,9 @@ tiny_run "$ASL" "$WORK" 5
 export PATH="$WORK/bin:$PATH" STUB_LOG="$WORK" ASL="$ASL" ASL_TARGETS_DIR="$WORK/targets"
 export SLURM_SUBMIT_DIR="$WORK/submit" SLURM_JOB_ID=42 SLURM_JOB_NODELIST="node[1-2]"
 export SLURM_NTASKS_PER_NODE=2 SLURM_CPUS_PER_TASK=1 SLURM_NTASKS=4
+# A free port: the batch script's default 9400 may be taken on a shared machine.
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export ASL_METRICS_PORT=$PORT
 TRAIN=(bash "$SRC/launch/slurm/train.sbatch" "$SRC/configs/demo.yaml" "$WORK/run" --no-validation "${SETS[@]}")
 
 # 1. Preempted: SIGTERM to the batch script once a few steps are logged.
@@ -42,6 +46,8 @@ for _ in $(seq 1 600); do
   [ "$(grep -c . "$WORK/run/steps.jsonl" 2>/dev/null || echo 0)" -ge 3 ] && break
   sleep 0.1
 done
+curl -sf "http://127.0.0.1:$PORT/metrics" > "$WORK/metrics.txt" || fail "no metrics on port $PORT"
+grep -q '^asl_train_step{.*run="run"' "$WORK/metrics.txt" || fail "asl_train_step with run=\"run\" not served"
 kill -TERM $PID || fail "the job ended before the signal"
 set +e; wait $PID; RC=$?; set -e
 [ "$RC" -eq 0 ] || fail "the preempted batch script exited $RC, not 0"
@@ -50,7 +56,7 @@ grep -q "stopped with a checkpoint: requeueing job 42" "$WORK/first.log" || fail
 [ -f "$WORK/run/last.ckpt" ] || fail "no last.ckpt after SIGTERM"
 grep -qx -- "--mpi=pmix" "$WORK/srun_options" || fail "srun without --mpi=pmix"
 grep -qx -- "--kill-on-bad-exit=1" "$WORK/srun_options" || fail "srun without --kill-on-bad-exit=1"
-for target in node1:9400 node1:9401 node2:9400 node2:9401; do
+for target in node1:$PORT node1:$((PORT + 1)) node2:$PORT node2:$((PORT + 1)); do
   grep -q "\"$target\"" "$WORK/targets_seen.json" || fail "target $target missing from the targets file"
 done
 grep -q '"slurm_job": "42"' "$WORK/targets_seen.json" || fail "no slurm_job label in the targets file"

@@ -18,6 +18,7 @@ void add_infer(CLI::App& app);
 void add_score(CLI::App& app);
 void add_import(CLI::App& app);
 void add_bench(CLI::App& app);
+void add_report(CLI::App& app);
 
 // Registers every subcommand, in the SPEC's order.
 inline void add_all(CLI::App& app) {
@@ -31,6 +32,7 @@ inline void add_all(CLI::App& app) {
   add_score(app);
   add_import(app);
   add_bench(app);
+  add_report(app);
 }
 
 }  // namespace asl::cli

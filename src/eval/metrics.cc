@@ -56,6 +56,14 @@ std::string metrics_json(const Metrics& m) {
                   threshold_key(m.retrieval.tious[t])] = m.retrieval.recall[t][r];
     }
   }
+  // Each class's AP averaged over the tIoUs (the per-class view of average_mAP).
+  j["AP_per_class"] = nlohmann::ordered_json::object();
+  for (size_t c = 0; c < m.detection.classes.size(); ++c) {
+    double sum = 0;
+    for (size_t t = 0; t < m.detection.ap.size(); ++t) sum += m.detection.ap[t][c];
+    j["AP_per_class"][m.detection.classes[c]] =
+        m.detection.ap.empty() ? 0.0 : sum / static_cast<double>(m.detection.ap.size());
+  }
   return j.dump(2) + "\n";
 }
 

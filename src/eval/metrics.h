@@ -28,7 +28,8 @@ std::vector<const data::Clip*> select_split(const data::ClipAnnotations& annotat
 Metrics score(const data::ClipAnnotations& annotations, const PredictionFile& predictions,
               const std::string& split, int threads = 0);
 
-// {"mAP": {"0.1": x, ...}, "average_mAP": x, "recall": {"R1@0.3": x, ...}}, fractions.
+// {"mAP": {"0.1": x, ...}, "average_mAP": x, "recall": {"R1@0.3": x, ...},
+//  "AP_per_class": {"class": AP averaged over the tIoUs, ...}}, fractions.
 std::string metrics_json(const Metrics& metrics);
 
 // The table `asl score` prints, in percent.

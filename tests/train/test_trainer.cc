@@ -1,17 +1,21 @@
 // asl train's loop: the files it writes, and exact resume (2 epochs in one go equal 1 epoch,
-// resume, 1 epoch: per-step losses and final weights), with and without loader workers.
+// resume, 1 epoch: per-step losses and final weights), with and without loader workers; the
+// NaN/Inf policy and the metrics endpoint of a run.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
+#include "common/metrics_scrape.h"
 #include "common/test_util.h"
 #include "common/wave_source.h"
 #include "core/fs.h"
 #include "data/dataset_fixtures.h"
+#include "monitor/exporter.h"
 #include "train/checkpoint.h"
 #include "train/stop_signal.h"
 #include "train/trainer.h"
@@ -22,6 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using asl::testing::error_of;
 
+using asl::testing::LabelMap;
 using asl::testing::WaveSource;
 
 // The golden-parity network (tests/model/golden/config.yaml), 2 epochs of 4 iterations.
@@ -173,6 +178,101 @@ TEST(Trainer, AMidEpochResumeKeepsTheSharding) {
   EXPECT_HAS(msg, "dist.sharding: epoch");
   Trainer same(cfg, clips(), source, options(dir, "auto"));  // the same sharding resumes
   EXPECT_EQ(same.position(), 1);
+}
+
+// The NaN/Inf policy (train_cfg.on_nonfinite): a step with a non-finite loss leaves weights,
+// optimizer state and EMA untouched (skip) or ends the run (stop).
+config::Config nonfinite_config(const std::string& policy) {
+  config::Config cfg = tiny_config(0);
+  cfg.train_cfg.on_nonfinite = policy;
+  return cfg;
+}
+
+// Puts a NaN into the first parameter: every forward pass then gives a NaN loss.
+void poison(Trainer& t) {
+  torch::NoGradGuard no_grad;
+  t.step().model()->parameters().front().view(-1)[0] = std::numeric_limits<float>::quiet_NaN();
+}
+
+TEST(NonFinite, SkipLeavesWeightsOptimizerAndEmaAsTheyWere) {
+  const std::string dir = fresh_dir("nonfinite_skip");
+  Trainer t(nonfinite_config("skip"), clips(), std::make_shared<WaveSource>(), options(dir, "", /*stop=*/1));
+  poison(t);
+  std::vector<at::Tensor> before;
+  for (const auto& p : t.step().model()->parameters()) before.push_back(p.detach().clone());
+  std::vector<at::Tensor> ema_before;
+  for (const auto& [name, v] : t.step().ema().values()) ema_before.push_back(v.clone());
+  t.run();
+
+  const auto lines = step_lines(dir);
+  ASSERT_EQ(lines.size(), 4u);
+  for (const auto& l : lines) {
+    EXPECT_FALSE(std::isfinite(l["final_loss"].is_number() ? l["final_loss"].get<double>() : NAN));
+    EXPECT_EQ(l.value("skipped", false), true) << l.dump();
+  }
+  const auto after = t.step().model()->parameters();
+  for (size_t i = 0; i < before.size(); ++i) {
+    EXPECT_TRUE(torch::equal(before[i].nan_to_num(0), after[i].detach().nan_to_num(0))) << i;
+  }
+  const auto& ema_after = t.step().ema().values();
+  for (size_t i = 0; i < ema_before.size(); ++i) {
+    EXPECT_TRUE(torch::equal(ema_before[i].nan_to_num(0), ema_after[i].second.nan_to_num(0)))
+        << ema_after[i].first;
+  }
+  EXPECT_TRUE(t.step().optimizer().state().empty());
+  EXPECT_EQ(t.step().schedule().step_count(), 4);  // the schedule moves on
+}
+
+TEST(NonFinite, StopEndsTheRunAfterTheFirstSuchStep) {
+  const std::string dir = fresh_dir("nonfinite_stop");
+  Trainer t(nonfinite_config("stop"), clips(), std::make_shared<WaveSource>(), options(dir, "", /*stop=*/1));
+  poison(t);
+  const std::string message = asl::testing::error_of([&] { t.run(); });
+  EXPECT_NE(message.find("train_cfg.on_nonfinite"), std::string::npos) << message;
+  EXPECT_NE(message.find("step 0"), std::string::npos) << message;
+  EXPECT_EQ(step_lines(dir).size(), 1u);
+  EXPECT_TRUE(t.step().optimizer().state().empty());
+}
+
+// The live endpoint of a training run shows what steps.jsonl holds.
+TEST(TrainMetrics, TheEndpointShowsTheLoggedStep) {
+  monitor::ExporterOptions eo;
+  eo.port = asl::testing::free_port();
+  eo.run = "trainer";
+  monitor::Exporter exporter(eo);
+  const std::string dir = fresh_dir("metrics");
+  Trainer t(nonfinite_config("skip"), clips(), std::make_shared<WaveSource>(), options(dir, "", /*stop=*/1));
+  t.run();
+  const auto lines = step_lines(dir);
+  ASSERT_EQ(lines.size(), 4u);
+  const std::string text = asl::testing::scrape(eo.port);
+  const auto labels = [](LabelMap extra = {}) {
+    LabelMap l{{"job", "ego4d_asl"}, {"rank", "0"}, {"run", "trainer"}};
+    l.insert(extra.begin(), extra.end());
+    return l;
+  };
+  using asl::testing::value_of;
+  const nlohmann::json& last = lines.back();
+  EXPECT_EQ(value_of(text, "asl_train_step", labels()), 4);
+  EXPECT_EQ(value_of(text, "asl_train_epoch", labels()), 1);
+  EXPECT_DOUBLE_EQ(value_of(text, "asl_train_loss", labels({{"loss", "final"}})),
+                   last["final_loss"].get<double>());
+  EXPECT_DOUBLE_EQ(value_of(text, "asl_train_loss", labels({{"loss", "cls"}})),
+                   last["cls_loss"].get<double>());
+  EXPECT_DOUBLE_EQ(value_of(text, "asl_train_learning_rate", labels()), last["lr"].get<double>());
+  EXPECT_DOUBLE_EQ(value_of(text, "asl_train_grad_norm", labels()), last["grad_norm"].get<double>());
+  EXPECT_EQ(value_of(text, "asl_train_positives", labels()), last["num_pos"].get<double>());
+  EXPECT_DOUBLE_EQ(value_of(text, "asl_train_progress_ratio", labels()), 4.0 / 8.0);
+  EXPECT_EQ(value_of(text, "asl_train_samples_total", labels()), 8);  // 4 steps x batch 2
+  EXPECT_EQ(value_of(text, "asl_train_step_seconds_count", labels()), 4);
+  EXPECT_EQ(value_of(text, "asl_train_forward_seconds_count", labels()), 4);
+  EXPECT_EQ(value_of(text, "asl_train_allreduce_wait_seconds_sum", labels()), 0);  // one process
+  EXPECT_EQ(value_of(text, "asl_train_nonfinite_steps_total", labels({{"action", "skipped"}})), 0);
+  // One epoch's checkpoint (last.ckpt), with its size.
+  EXPECT_EQ(value_of(text, "asl_checkpoint_writes_total", labels()), 1);
+  EXPECT_EQ(value_of(text, "asl_checkpoint_bytes", labels()),
+            static_cast<double>(fs::file_size(dir + "/last.ckpt")));
+  EXPECT_GT(value_of(text, "asl_train_last_step_timestamp_seconds", labels()), 1.7e9);
 }
 
 }  // namespace

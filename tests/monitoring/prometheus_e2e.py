@@ -134,7 +134,7 @@ def run_checks(prom, metrics_port, conf_dir):
 
     # A tiny network on 24 synthetic clips (tests/common/tiny_run.sh), 2 ranks, 30 epochs
     # (about 8 s: several scrapes at 1 s), validation in the last epochs; the ranks keep
-    # serving 3 s after the end for the last scrape.
+    # serving 5 s after the end for the last scrapes.
     sets = subprocess.run(
         ["bash", "-c", f'source "{SRC}/tests/common/tiny_run.sh"; tiny_run "$0" "$1" 30 && '
                        'printf "%s\\n" "${SETS[@]}"', ASL, WORK],
@@ -143,7 +143,7 @@ def run_checks(prom, metrics_port, conf_dir):
     env = dict(os.environ, ASL=ASL, ASL_TARGETS_DIR=os.path.join(conf_dir, "targets"))
     cmd = ["bash", os.path.join(SRC, "launch", "mpirun.sh"), "-n", "2", "--metrics-port",
            str(metrics_port), "train", os.path.join(SRC, "configs", "demo.yaml"), "--output", out,
-           *sets, "--set", "checkpoint.eval_start_epoch=29", "--set", "monitoring.linger_s=3",
+           *sets, "--set", "checkpoint.eval_start_epoch=29", "--set", "monitoring.linger_s=5",
            "--set", f"monitoring.run={RUN}"]
     with open(os.path.join(WORK, "train.log"), "w") as log:
         if subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=SRC, env=env).returncode:

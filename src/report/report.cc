@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <utility>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -37,17 +38,13 @@ std::vector<Json> read_json_lines(const std::string& path) {
   }
   std::vector<Json> out;
   for (size_t i = 0; i < lines.size(); ++i) {
-    try {
-      out.push_back(Json::parse(lines[i].second));
-      if (!out.back().is_object()) throw Json::type_error::create(302, "not an object", nullptr);
-    } catch (const Json::exception& e) {
-      if (i + 1 == lines.size()) {
-        if (!out.empty() && !out.back().is_object()) out.pop_back();
-        break;  // the run is still writing it
-      }
+    Json j = Json::parse(lines[i].second, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object()) {
+      out.push_back(std::move(j));
+    } else if (i + 1 < lines.size()) {
       throw Error(path + ":" + std::to_string(lines[i].first), "not a JSON object line",
                   "the file is damaged; remove that line");
-    }
+    }  // else the last line, which the run may still be writing
   }
   return out;
 }
@@ -209,7 +206,7 @@ std::string render(const RunData& run) {
     rate.y.push_back(r.samples_per_s);
     wait.y.push_back(r.data_wait_s);
   }
-  Series smooth{"median of 50", rate.x, moving_median(rate.y, 50)};
+  Series smooth{"median of 50", rate.x, moving_median(rate.y, 50), /*emphasized=*/true};
   ChartOptions by_step;
   by_step.x_label = "step";
   h << "<h2>Training</h2>\n<div class=\"charts\">\n";
@@ -238,7 +235,8 @@ std::string render(const RunData& run) {
       }
       curves.push_back(s);
     }
-    Series avg{"average", {}, {}};
+    // Emphasized: the average often lies on the mAP@0.3 line and would hide it.
+    Series avg{"average", {}, {}, /*emphasized=*/true};
     for (const auto& v : run.validations) {
       avg.x.push_back(v.epoch);
       avg.y.push_back(v.scores.average_map);

@@ -159,13 +159,17 @@ std::string line_chart(const std::string& title, const std::vector<Series>& seri
       svg += "<circle cx=\"" + points.substr(0, points.find(',')) + "\" cy=\"" +
              points.substr(points.find(',') + 1) + "\" r=\"3\" fill=\"" + color + "\"/>\n";
     }
-    svg += "<polyline class=\"series\" data-series=\"" + escape(s.name) + "\" fill=\"none\" stroke=\"" +
-           color + "\" stroke-width=\"1.5\" points=\"" + points + "\"/>\n";
-    svg += "<rect x=\"" + num(legend_x) + "\" y=\"" + num(o.height - 12.0) +
-           "\" width=\"10\" height=\"3\" fill=\"" + color + "\"/>";
-    svg += "<text class=\"legend\" x=\"" + num(legend_x + 14) + "\" y=\"" + num(o.height - 8.0) +
+    const std::string stroke = std::string(" stroke=\"") + color + "\"" +
+                               (s.emphasized ? " stroke-width=\"2.5\" stroke-dasharray=\"7 3\""
+                                             : " stroke-width=\"1.5\"");
+    svg += "<polyline class=\"series\" data-series=\"" + escape(s.name) + "\" fill=\"none\"" +
+           stroke + " points=\"" + points + "\"/>\n";
+    // The legend swatch is a short stretch of the line itself, dashes included.
+    svg += "<line x1=\"" + num(legend_x) + "\" x2=\"" + num(legend_x + 18) + "\" y1=\"" +
+           num(o.height - 11.5) + "\" y2=\"" + num(o.height - 11.5) + "\"" + stroke + "/>";
+    svg += "<text class=\"legend\" x=\"" + num(legend_x + 22) + "\" y=\"" + num(o.height - 8.0) +
            "\">" + escape(s.name) + "</text>\n";
-    legend_x += 24 + 6.5 * static_cast<double>(s.name.size());
+    legend_x += 36 + 7 * static_cast<double>(s.name.size());
   }
   svg += "</svg>\n";
   return svg;
@@ -173,7 +177,9 @@ std::string line_chart(const std::string& title, const std::vector<Series>& seri
 
 std::string bar_chart(const std::string& title, const std::vector<std::string>& labels,
                       const std::vector<double>& values, int width) {
-  const double row = 18, top = 30, label_w = 200, right = width - 60.0;
+  // Ego4D class names run to 50+ characters; the label column takes almost half the width.
+  const double row = 18, top = 30, label_w = 0.45 * width, right = width - 60.0;
+  const size_t max_chars = static_cast<size_t>(label_w / 5.8);
   const int height = static_cast<int>(top + row * static_cast<double>(labels.size()) + 10);
   double vmax = 0;
   for (const double v : values) vmax = std::max(vmax, std::isfinite(v) ? v : 0.0);
@@ -188,11 +194,16 @@ std::string bar_chart(const std::string& title, const std::vector<std::string>& 
     const double v = std::isfinite(values[i]) ? values[i] : 0.0;
     const double w = v / vmax * (right - label_w - 8);
     std::string name = labels[i];
-    if (name.size() > 30) name = name.substr(0, 29) + "...";
+    if (name.size() > max_chars) {
+      size_t cut = max_chars - 1;
+      while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+      name = name.substr(0, cut) + "\u2026";
+    }
     svg += "<text class=\"tick\" x=\"" + num(label_w) + "\" y=\"" + num(y + 12) +
            "\" text-anchor=\"end\">" + escape(name) + "</text>";
     svg += "<rect class=\"bar\" data-label=\"" + escape(labels[i]) + "\" x=\"" + num(label_w + 6) +
-           "\" y=\"" + num(y + 2) + "\" width=\"" + num(w) + "\" height=\"" + num(row - 5) + "\"/>";
+           "\" y=\"" + num(y + 2) + "\" width=\"" + num(w) + "\" height=\"" + num(row - 5) + "\"><title>" +
+           escape(labels[i]) + ": " + escape(format_tick(v, true)) + "</title></rect>";
     svg += "<text class=\"tick\" x=\"" + num(label_w + 10 + w) + "\" y=\"" + num(y + 12) + "\">" +
            escape(format_tick(v, true)) + "</text>\n";
   }

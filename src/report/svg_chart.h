@@ -10,6 +10,9 @@ namespace asl::report {
 struct Series {
   std::string name;
   std::vector<double> x, y;  // equal lengths; points with a non-finite y are left out
+  // Drawn thicker and dashed: a summary (an average, a running median) that must stay
+  // visible where it runs on top of one of the raw lines.
+  bool emphasized = false;
 };
 
 struct ChartOptions {
@@ -34,6 +37,7 @@ std::string line_chart(const std::string& title, const std::vector<Series>& seri
                        const ChartOptions& options);
 
 // Horizontal bars, one per label, in the given order, values as fractions shown in percent.
+// Labels too long for the label column are shortened; the bar's tooltip holds the full one.
 std::string bar_chart(const std::string& title, const std::vector<std::string>& labels,
                       const std::vector<double>& values, int width = 560);
 

@@ -119,6 +119,20 @@ TEST(Detection, ThresholdIsInclusiveAndClassesComeFromGroundTruth) {
   EXPECT_EQ(r.ignored_predictions, 1);
 }
 
+TEST(Detection, MetricsJsonAveragesEachClassOverTheTious) {
+  // x: tIoU 0.5, a match at every threshold 0.1..0.5 (inclusive): AP 1 each, mean 1.
+  // z: tIoU 0.3, a match at 0.1, 0.2, 0.3 and a miss at 0.4, 0.5: mean (1+1+1+0+0)/5 = 0.6.
+  const std::vector<data::Clip> gt{clip("a", {{0, 10, "x"}}), clip("b", {{0, 10, "z"}})};
+  const PredictionList p{preds("a", {{"x", .9, 0, 5}}), preds("b", {{"z", .9, 0, 3}})};
+  const Json j = Json::parse(metrics_json({detect(gt, p), retrieve(gt, p)}));
+  ASSERT_TRUE(j.contains("AP_per_class"));
+  ASSERT_EQ(j["AP_per_class"].size(), 2u);
+  EXPECT_NEAR(j["AP_per_class"]["x"].get<double>(), 1.0, 1e-12);
+  EXPECT_NEAR(j["AP_per_class"]["z"].get<double>(), 0.6, 1e-12);
+  // The per-class means average to average_mAP.
+  EXPECT_NEAR(j["average_mAP"].get<double>(), 0.8, 1e-12);
+}
+
 TEST(Detection, UnknownClipIsAFalsePositive) {
   // Ranked FP (clip not in the ground truth) then TP: precision 0, 1/2; AP 1/2.
   const auto r = detect({clip("a", {{0, 10, "x"}})},

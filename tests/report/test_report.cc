@@ -145,6 +145,26 @@ TEST(Report, WithoutMetricsFileTheLastValidationIsShown) {
   EXPECT_NE(run.metrics_source.find("epoch 4"), std::string::npos) << run.metrics_source;
 }
 
+TEST(Report, TheAverageStaysVisibleOverTheLineItCoincidesWith) {
+  const std::string page = render(read_run(write_run("average")));
+  const std::regex avg(R"re(<polyline[^>]*data-series="average"[^>]*>)re");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(page, m, avg));
+  EXPECT_NE(m[0].str().find("stroke-dasharray"), std::string::npos) << m[0];
+  const std::regex tiou(R"re(<polyline[^>]*data-series="mAP@0.1"[^>]*>)re");
+  ASSERT_TRUE(std::regex_search(page, m, tiou));
+  EXPECT_EQ(m[0].str().find("stroke-dasharray"), std::string::npos) << m[0];
+}
+
+TEST(SvgChart, LongBarLabelsAreShortenedWithTheFullNameInTheTooltip) {
+  const std::string name = "browse_through_clothing_items_on_rack_/_shelf_/_hanger_and_more_words";
+  const std::string svg = bar_chart("t", {name, "short"}, {0.5, 0.25}, 720);
+  EXPECT_NE(svg.find("<title>" + name + ": 50%</title>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find(">browse_through_clothing_items_on_rack_/_shelf_/"), std::string::npos) << svg;
+  EXPECT_EQ(svg.find(">" + name + "<"), std::string::npos) << svg;
+  EXPECT_NE(svg.find(">short</text>"), std::string::npos) << svg;
+}
+
 TEST(SvgChart, NiceTicksAndMovingMedian) {
   const std::vector<double> small = nice_ticks(0, 0.00099);
   const std::vector<double> expected{0, 2e-4, 4e-4, 6e-4, 8e-4, 1e-3};

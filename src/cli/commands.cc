@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bench/metrics_bench.h"
+#include "cli/inspect_summaries.h"
 #include "cli/job.h"
 #include "cluster/allreduce_bench.h"
 #include "core/bench.h"
@@ -86,10 +87,14 @@ void add_inspect(CLI::App& app) {
       return;
     }
     if (ends_with(a->path, ".json")) {
-      std::cout << data::summarize(data::read_clip_annotations(a->path));
+      std::cout << (looks_like_predictions(a->path)
+                        ? summarize_predictions(a->path)
+                        : data::summarize(data::read_clip_annotations(a->path)));
       return;
     }
-    throw NotImplemented("inspect of checkpoints and predictions");
+    // Anything else is read as a native checkpoint (.ckpt, or any name): a file that is not
+    // one gets the checkpoint reader's error, naming it.
+    std::cout << summarize_checkpoint(a->path);
   });
 }
 
@@ -234,7 +239,7 @@ void add_bench(CLI::App& app) {
       bench::run_allreduce_bench(o, a->config);
       return;
     }
-    throw NotImplemented("bench --what " + a->what);
+    throw Error("--what", "unknown benchmark " + a->what);
   });
 }
 

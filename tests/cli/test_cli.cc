@@ -89,15 +89,15 @@ TEST(Cli, TrainChecksTheConfigBeforeAnythingElse) {
   EXPECT_HAS(r.err, "model.n_head");
 }
 
-TEST(Cli, PendingCommandsSayNotImplementedWithExitCode2) {
+TEST(Cli, InspectNamesAFileThatIsNeitherConfigNorCheckpoint) {
   RunResult r = run_asl({"inspect", kConfigs + "demo.yaml", "--set", "x=1"});
-  EXPECT_EQ(r.code, 1);  // a real error, not "pending"
-  const std::string ckpt = ::testing::TempDir() + "/pending.ckpt";
+  EXPECT_EQ(r.code, 1);
+  const std::string ckpt = ::testing::TempDir() + "/not_a.ckpt";
   { std::ofstream(ckpt) << "x"; }
   r = run_asl({"inspect", ckpt});
-  EXPECT_EQ(r.code, 2);
-  EXPECT_HAS(r.err, "not implemented yet");
-  EXPECT_EQ(count_lines(r.err), 1);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_HAS(r.err, "not_a.ckpt");
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
 }
 
 TEST(Cli, MissingRequiredOptionIsAUsageError) {

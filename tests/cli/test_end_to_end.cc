@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -97,6 +98,32 @@ TEST(EndToEnd, SynthTrainEvalInferScore) {
   ASSERT_EQ(r.code, 0) << r.err;
   const nlohmann::json sub = read_json(dir + "/submission.json");
   EXPECT_FALSE(sub["retrieve_results"].empty());
+
+  // inspect tells what the checkpoint and the prediction file hold.
+  r = run_asl({"inspect", dir + "/train/last.ckpt"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream steps(dir + "/train/steps.jsonl");
+  int step_lines = 0;
+  while (std::getline(steps, line)) step_lines += !line.empty();
+  EXPECT_HAS(r.out, "training checkpoint (asl train)");
+  EXPECT_HAS(r.out, "epoch 2 completed, global step " + std::to_string(step_lines) + "\n");
+  EXPECT_HAS(r.out, "EMA weights: yes");
+  EXPECT_HAS(r.out, "dataset.num_classes=4;");
+  r = run_asl({"inspect", dir + "/pred.json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  size_t predictions = 0;
+  for (const auto& [clip, list] : pred["detect_results"].items()) predictions += list.size();
+  EXPECT_HAS(r.out, "predictions: " + std::to_string(pred["detect_results"].size()) + " clips (0 without predictions), " +
+                        std::to_string(predictions) + " predictions");
+  EXPECT_HAS(r.out, "retrieval lists: the same as detection");
+
+  // The run as an HTML page.
+  r = run_asl({"report", dir + "/train", "--out", dir + "/report.html", "--metrics", dir + "/metrics.json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream page_in(dir + "/report.html");
+  const std::string page((std::istreambuf_iterator<char>(page_in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(page.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_HAS(page, "<td id=\"steps\">" + std::to_string(step_lines) + "</td>");
   fs::remove_all(dir);
 }
 

@@ -17,7 +17,6 @@
 namespace {
 
 constexpr int kExitError = 1;
-constexpr int kExitNotImplemented = 2;
 constexpr int kExitUsage = 64;
 constexpr int kExitInterrupted = 143;  // 128 + SIGTERM
 
@@ -73,9 +72,6 @@ int main(int argc, char** argv) {
   } catch (const CLI::Error& e) {
     print_error("usage error: ", std::string(e.what()) + " (run with --help for the options)");
     return kExitUsage;
-  } catch (const asl::NotImplemented& e) {
-    print_error("", e.what());
-    return kExitNotImplemented;
   } catch (const asl::Interrupted& e) {
     // Every rank agreed to stop and the state is saved: a clean exit, not an abort.
     if (runtime.rank() == 0) print_error("", e.what());

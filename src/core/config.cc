@@ -621,6 +621,13 @@ void validate(const Config& cfg, const std::string& source) {
   const OptConfig& o = cfg.opt;
   v.one_of(o.type, {"AdamW", "SGD"}, "opt.type");
   v.one_of(o.schedule_type, {"cosine", "multistep"}, "opt.schedule_type");
+  // The reference's other choices, which none of its Ego4D configs uses, are refused here
+  // rather than after the model and data are built.
+  v.require(o.type == "AdamW", "opt.type", "SGD is not implemented in this project",
+            "use AdamW, as every Ego4D config of the reference does");
+  v.require(o.schedule_type == "cosine", "opt.schedule_type",
+            "multistep is not implemented in this project",
+            "use cosine (with warm-up), as every Ego4D config of the reference does");
   v.require(o.learning_rate > 0, "opt.learning_rate", "must be positive");
   v.require(o.weight_decay >= 0, "opt.weight_decay", "must be >= 0");
   v.require(o.ema_decay >= 0 && o.ema_decay < 1, "opt.ema_decay", "must be in [0, 1)");

@@ -265,14 +265,14 @@ struct ModelConfig : Section {
 };
 
 struct OptConfig : Section {
-  std::string type = "AdamW";             // AdamW | SGD
+  std::string type = "AdamW";             // AdamW (the reference's SGD is refused)
   double momentum = 0.9;
   double weight_decay = 0.0;
   double learning_rate = 1e-3;
   int64_t epochs = 30;                    // excluding warm-up
   bool warmup = true;
   int64_t warmup_epochs = 5;
-  std::string schedule_type = "cosine";   // cosine | multistep
+  std::string schedule_type = "cosine";   // cosine (the reference's multistep is refused)
   std::vector<int64_t> schedule_steps;
   double schedule_gamma = 0.1;
   double ema_decay = 0.999;               // this project's key: the reference fixes 0.999

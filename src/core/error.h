@@ -26,13 +26,6 @@ class Error : public std::runtime_error {
   }
 };
 
-// Raised by commands whose issue has not landed yet; exits with code 2.
-class NotImplemented : public Error {
- public:
-  explicit NotImplemented(const std::string& what)
-      : Error(what + ": not implemented yet") {}
-};
-
 // A run stopped on request (SIGTERM/SIGINT) after saving its state; exits with 128 + SIGTERM
 // so schedulers see an interrupted job, not a failed one.
 class Interrupted : public Error {

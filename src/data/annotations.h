@@ -1,5 +1,5 @@
 // Clip annotations: the processed, clip-level layout that ASL/ActionFormer trainers read
-// (see ../shared/ego4d/README.md): a JSON object keyed by clip id. Tensor-free.
+// (see tests/data/ego4d/README.md): a JSON object keyed by clip id. Tensor-free.
 #pragma once
 
 #include <cstdint>

@@ -23,7 +23,7 @@ namespace {
 using synth_random::mix;
 using synth_random::Rng;
 
-// Fitted to ../shared/ego4d/clip_annotations.json (train + val), see docs/synth.md.
+// Fitted to tests/data/ego4d/clip_annotations.json (train + val), see docs/synth.md.
 constexpr double kFullClipShare = 0.87;      // clips of exactly 480 s
 constexpr double kNearFullShare = 0.08;      // 470 to 480 s; the rest 182 to 470 s
 constexpr double kLogCountMean = 1.95;       // instances per clip: round(exp(N(m, s))), >= 1

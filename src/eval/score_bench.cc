@@ -53,7 +53,8 @@ constexpr double kOfficialRecall[3][5] = {
     {0.3233240223463687, 0.5249068901303539, 0.6573556797020484, 0.7458100558659218, 0.8026070763500931}};
 
 // The real annotations: $ASL_EGO4D_ANNOTATIONS (set but empty: use synthetic clips), else
-// shared/ego4d next to the checkout, looked for from the working directory up. "" when absent.
+// the repository's tests/data/ego4d copy, looked for from the working directory up. "" when
+// absent.
 std::string find_annotations() {
   if (const char* env = std::getenv("ASL_EGO4D_ANNOTATIONS")) {
     if (*env && !path_exists(env)) {
@@ -63,7 +64,7 @@ std::string find_annotations() {
     return env;
   }
   for (const char* up : {"", "../", "../../"}) {
-    for (const char* place : {"shared/ego4d/clip_annotations.json", "../shared/ego4d/clip_annotations.json"}) {
+    for (const char* place : {"tests/data/ego4d/clip_annotations.json"}) {
       const std::string path = std::string(up) + place;
       if (path_exists(path)) return path;
     }

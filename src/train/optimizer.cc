@@ -54,7 +54,7 @@ ParamGroups make_param_groups(const torch::nn::Module& model) {
 
 std::unique_ptr<torch::optim::AdamW> make_optimizer(const torch::nn::Module& model,
                                                     const config::OptConfig& opt) {
-  if (opt.type != "AdamW") throw NotImplemented("opt.type " + opt.type);
+  if (opt.type != "AdamW") throw Error("opt.type", opt.type + " is not implemented", "use AdamW");
   ParamGroups g = make_param_groups(model);
   std::vector<torch::optim::OptimizerParamGroup> groups;
   auto decay = std::make_unique<torch::optim::AdamWOptions>(opt.learning_rate);

@@ -21,7 +21,7 @@ LrSchedule::LrSchedule(const config::OptConfig& opt, int64_t iterations_per_epoc
     throw Error("training", "no iterations per epoch", "the training split needs at least one batch");
   }
   if (opt.schedule_type != "cosine") {
-    throw NotImplemented("opt.schedule_type " + opt.schedule_type);
+    throw Error("opt.schedule_type", opt.schedule_type + " is not implemented", "use cosine");
   }
   if (opt.warmup) {
     warmup_ = opt.warmup_epochs * iterations_per_epoch;

@@ -22,7 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kTemplate = std::string(ASL_SOURCE_DIR) + "/../shared/ego4d/clip_annotations.json";
+const std::string kTemplate = std::string(ASL_SOURCE_DIR) + "/tests/data/ego4d/clip_annotations.json";
 const std::string kConfig = std::string(ASL_SOURCE_DIR) + "/configs/demo.yaml";
 
 std::vector<nlohmann::json> json_lines(const std::string& path) {
@@ -49,7 +49,7 @@ class Failures : public ::testing::Test {
     const std::vector<std::string> synth = {"synth", "--out", data_, "--clips", "16",
                                             "--classes", "4", "--features", "egovlp:16,internvideo:8",
                                             "--write", "h5", "--seed", "3"};
-    const RunResult r = run_asl(fs::exists(kTemplate) ? with(synth, {"--template", kTemplate}) : synth);
+    const RunResult r = run_asl(with(synth, {"--template", kTemplate}));
     ASSERT_EQ(r.code, 0) << r.err;
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }

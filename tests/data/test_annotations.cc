@@ -25,7 +25,7 @@ using asl::testing::error_of;
 
 using Json = nlohmann::ordered_json;
 
-const std::string kRealClips = std::string(ASL_SOURCE_DIR) + "/../shared/ego4d/clip_annotations.json";
+const std::string kRealClips = std::string(ASL_SOURCE_DIR) + "/tests/data/ego4d/clip_annotations.json";
 
 // A fresh folder per test under the GoogleTest temp dir.
 std::string temp_dir() {

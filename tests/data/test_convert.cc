@@ -29,7 +29,7 @@ using asl::testing::error_of;
 
 using Json = nlohmann::ordered_json;
 
-const std::string kEgo4d = std::string(ASL_SOURCE_DIR) + "/../shared/ego4d/";
+const std::string kEgo4d = std::string(ASL_SOURCE_DIR) + "/tests/data/ego4d/";
 const std::string kOfficial = kEgo4d + "official_layout/";
 // The feature rate written in the real clip_annotations.json (features / video second).
 constexpr double kRealFps = 1.8741513727840071;

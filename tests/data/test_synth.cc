@@ -30,7 +30,7 @@ using asl::testing::error_of;
 namespace fs = std::filesystem;
 
 constexpr double kFps = 1.8741513727840071;
-const std::string kTemplate = std::string(ASL_SOURCE_DIR) + "/../shared/ego4d/clip_annotations.json";
+const std::string kTemplate = std::string(ASL_SOURCE_DIR) + "/tests/data/ego4d/clip_annotations.json";
 
 Segment seg(double start, double end, int64_t label) {
   Segment s;

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "core/bench.h"
+#include "bench/bench.h"
 #include "core/fs.h"
 #include "monitor/exporter.h"
 #include "monitor/train_metrics.h"

@@ -8,7 +8,7 @@ is taken from its HEAD with `git show`. Then:
     time build/asl score --gt CLIP_ANNOTATIONS.json --pred WORK_DIR/pred_N.json
 `asl bench --what score` writes the N = 200 file byte for byte (same random draws and JSON
 text) and checks its metrics against the official numbers this script prints, which are
-stored in src/eval/score_bench.cc with the official time: update both there after a rerun.
+stored in bench/score_bench.cc with the official time: update both there after a rerun.
 """
 import json, os, random, subprocess, sys, time
 import numpy as np

@@ -3,7 +3,7 @@
 // back whole, `repeat` times each, with the page cache warm and, where the kernel lets us
 // drop a file's pages, cold. Throughput counts the float32 values delivered to the caller,
 // so the three sources are compared on the same work.
-#include "data/load_bench.h"
+#include "bench/load_bench.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -20,7 +20,7 @@
 #include <sstream>
 #include <thread>
 
-#include "core/bench.h"
+#include "bench/bench.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/progress.h"

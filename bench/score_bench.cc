@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "core/bench.h"
+#include "bench/bench.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/progress.h"

@@ -1,4 +1,4 @@
-#include "cluster/allreduce_bench.h"
+#include "bench/allreduce_bench.h"
 
 #include <mpi.h>
 #include <torch/torch.h>
@@ -14,7 +14,7 @@
 #include "cluster/mpi_communicator.h"
 #include "cluster/runtime.h"
 #include "core/config.h"
-#include "core/bench.h"
+#include "bench/bench.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "model/asl_model.h"

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "core/bench.h"
+#include "bench/bench.h"
 
 namespace asl::bench {
 

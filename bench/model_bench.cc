@@ -1,4 +1,4 @@
-#include "train/bench_model.h"
+#include "bench/model_bench.h"
 
 #include <sys/resource.h>
 #include <torch/torch.h>
@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "core/bench.h"
+#include "bench/bench.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/torch_runtime.h"

@@ -1,5 +1,6 @@
-// The benchmarks that live beside the code they measure, as `asl bench` calls them.
-// Each prints a table and returns its results as JSON text (written with --json).
+// What every benchmark of `asl bench` shares: the median of repeated timings, a stopwatch,
+// the common options, and the tensor-free benchmarks' entry points. Each benchmark prints a
+// table and returns its results as JSON text (written with --json).
 #pragma once
 
 #include <algorithm>
@@ -26,10 +27,10 @@ struct Options {
   std::string json_out;
 };
 
-// --what nms: batched soft-NMS on Ego4D-shaped candidate sets (src/infer/nms_bench.cc).
+// --what nms: batched soft-NMS on Ego4D-shaped candidate sets (bench/nms_bench.cc).
 std::string run_nms_bench(const Options& options);
 // --what score: `asl score` against the official evaluator's measured time
-// (src/eval/score_bench.cc).
+// (bench/score_bench.cc).
 std::string run_score_bench(const Options& options);
 
 }  // namespace asl::bench

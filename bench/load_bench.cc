@@ -24,7 +24,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/progress.h"
-#include "data/h3_half_batch.h"
+#include "data/half_batch.h"
 #include "data/store.h"
 
 namespace asl::data {

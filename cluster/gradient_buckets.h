@@ -1,6 +1,6 @@
-// Gradient averaging over ranks in buckets (SPEC §7): the gradients are packed into a few
-// flat buffers of about dist.bucket_mb each, every buffer is all-reduced (average) as one
-// message, and the results are unpacked into the .grad tensors. A few large messages
+// Gradient averaging over ranks in buckets (docs/cluster.md): the gradients are packed into
+// a few flat buffers of about dist.bucket_mb each, every buffer is all-reduced (average) as
+// one message, and the results are unpacked into the .grad tensors. A few large messages
 // instead of one per parameter: the per-message latency is paid a few times, not hundreds
 // (small gradients are packed with memcpy: LibTorch's per-op cost would eat the gain).
 //

@@ -1,4 +1,4 @@
-// Picks the communicator for this job (SPEC §7): NCCL for CUDA tensors, MPI for CPU
+// Picks the communicator for this job (docs/cluster.md): NCCL for CUDA tensors, MPI for CPU
 // tensors, the local one in a world of one (no launcher).
 #pragma once
 

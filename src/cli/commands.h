@@ -1,4 +1,4 @@
-// The `asl` subcommands (SPEC §4). Each add_* registers one subcommand with its
+// The `asl` subcommands (listed in README.md). Each add_* registers one subcommand with its
 // options on the application; its callback runs the command when it is chosen.
 #pragma once
 
@@ -20,7 +20,7 @@ void add_import(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_report(CLI::App& app);
 
-// Registers every subcommand, in the SPEC's order.
+// Registers every subcommand, in the order of the README's command list.
 inline void add_all(CLI::App& app) {
   add_convert(app);
   add_synth(app);

@@ -1,4 +1,4 @@
-// The `asl` command: one binary, one subcommand per stage (SPEC §4).
+// The `asl` command: one binary, one subcommand per stage (README.md, "The `asl` command").
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -25,7 +25,7 @@ std::string version_text() {
   std::string text = "asl " ASL_VERSION " (" ASL_BUILD_TYPE ")\n";
   text += "LibTorch " + torch.version + ", CUDA " +
           (torch.cuda ? "yes (" + std::to_string(torch.cuda_devices) + " devices)" : "no") +
-          ", CUDA kernels " + (ASL_HAVE_CUDA ? "on" : "off") + ", NCCL " +
+          ", CUDA toolkit " + (ASL_HAVE_CUDA ? "on" : "off") + ", NCCL " +
           (ASL_HAVE_NCCL ? "on" : "off") + "\n";
   return text;
 }

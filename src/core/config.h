@@ -171,8 +171,8 @@ struct TestConfig : Section {
   }
 };
 
-// The XLNet layer's sizes (SPEC-model §10). Unset sizes are filled from the reference's
-// table by the embedding width; other widths must give them.
+// The XLNet layer's sizes (`model.xl`, docs/config.md). Unset sizes are filled from the
+// reference's table by the embedding width; other widths must give them.
 struct XLConfig : Section {
   std::optional<int64_t> n_head;
   std::optional<int64_t> d_head;

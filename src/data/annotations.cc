@@ -14,13 +14,13 @@
 
 #include "core/error.h"
 #include "core/fs.h"
-#include "data/h1_json.h"
+#include "data/json_reader.h"
 
 namespace asl::data {
 namespace {
 
-using h1::Json;
-using h1::JsonPath;
+using json_reader::Json;
+using json_reader::JsonPath;
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -53,25 +53,25 @@ class LabelConsistency {
 };
 
 double positive(const Json& clip, const char* key, const JsonPath& at) {
-  const double v = h1::as_number(h1::member(clip, key, at), at.key(key));
-  if (!(v > 0)) at.key(key).fail("must be positive, found " + h1::number_text(v));
+  const double v = json_reader::as_number(json_reader::member(clip, key, at), at.key(key));
+  if (!(v > 0)) at.key(key).fail("must be positive, found " + json_reader::number_text(v));
   return v;
 }
 
 Segment read_segment(const Json& entry, double duration, const JsonPath& at) {
-  h1::as_object(entry, at);
+  json_reader::as_object(entry, at);
   const JsonPath seg_at = at.key("segment");
-  const Json& pair = h1::as_array(h1::member(entry, "segment", at), seg_at);
+  const Json& pair = json_reader::as_array(json_reader::member(entry, "segment", at), seg_at);
   if (pair.size() != 2) {
     seg_at.fail("expected [start, end], found " + std::to_string(pair.size()) + " values");
   }
   Segment s;
-  s.start = h1::as_number(pair[0], seg_at.index(0));
-  s.end = h1::as_number(pair[1], seg_at.index(1));
-  h1::check_segment(s.start, s.end, duration, seg_at);
-  s.label = h1::as_string(h1::member(entry, "label", at), at.key("label"));
+  s.start = json_reader::as_number(pair[0], seg_at.index(0));
+  s.end = json_reader::as_number(pair[1], seg_at.index(1));
+  json_reader::check_segment(s.start, s.end, duration, seg_at);
+  s.label = json_reader::as_string(json_reader::member(entry, "label", at), at.key("label"));
   if (s.label.empty()) at.key("label").fail("is empty");
-  s.label_id = h1::as_integer(h1::member(entry, "label_id", at), at.key("label_id"));
+  s.label_id = json_reader::as_integer(json_reader::member(entry, "label_id", at), at.key("label_id"));
   if (s.label_id < 0) {
     at.key("label_id").fail("must be 0 or more, found " + std::to_string(s.label_id));
   }
@@ -80,35 +80,35 @@ Segment read_segment(const Json& entry, double duration, const JsonPath& at) {
 
 Clip read_clip(const std::string& key, const Json& value, const JsonPath& at,
                LabelConsistency& labels) {
-  h1::as_object(value, at);
+  json_reader::as_object(value, at);
   Clip c;
   c.clip_id = key;
-  if (const Json* id = h1::optional_member(value, "clip_id")) {
-    const std::string& named = h1::as_string(*id, at.key("clip_id"));
+  if (const Json* id = json_reader::optional_member(value, "clip_id")) {
+    const std::string& named = json_reader::as_string(*id, at.key("clip_id"));
     if (named != key) {
       at.key("clip_id").fail("'" + named + "' differs from the clip's key",
                              "the key and clip_id must be the same clip id");
     }
   }
-  c.video_id = h1::as_string(h1::member(value, "video_id", at), at.key("video_id"));
-  c.subset = h1::as_string(h1::member(value, "subset", at), at.key("subset"));
+  c.video_id = json_reader::as_string(json_reader::member(value, "video_id", at), at.key("video_id"));
+  c.subset = json_reader::as_string(json_reader::member(value, "subset", at), at.key("subset"));
   if (c.subset.empty()) at.key("subset").fail("is empty", "use train, val or test");
   c.duration = positive(value, "duration", at);
   c.parent_start_sec =
-      h1::as_number(h1::member(value, "parent_start_sec", at), at.key("parent_start_sec"));
+      json_reader::as_number(json_reader::member(value, "parent_start_sec", at), at.key("parent_start_sec"));
   c.parent_end_sec =
-      h1::as_number(h1::member(value, "parent_end_sec", at), at.key("parent_end_sec"));
+      json_reader::as_number(json_reader::member(value, "parent_end_sec", at), at.key("parent_end_sec"));
   if (c.parent_end_sec < c.parent_start_sec) {
     at.key("parent_end_sec")
-        .fail(h1::number_text(c.parent_end_sec) + " is before parent_start_sec " +
-              h1::number_text(c.parent_start_sec));
+        .fail(json_reader::number_text(c.parent_end_sec) + " is before parent_start_sec " +
+              json_reader::number_text(c.parent_start_sec));
   }
   c.v_duration = positive(value, "v_duration", at);
   c.fps = positive(value, "fps", at);
 
-  if (const Json* list = h1::optional_member(value, "annotations")) {
+  if (const Json* list = json_reader::optional_member(value, "annotations")) {
     const JsonPath list_at = at.key("annotations");
-    h1::as_array(*list, list_at);
+    json_reader::as_array(*list, list_at);
     c.annotations.reserve(list->size());
     for (std::size_t i = 0; i < list->size(); ++i) {
       const JsonPath entry_at = list_at.index(i);
@@ -324,7 +324,7 @@ class FastReader : public nlohmann::json_sax<Json> {
                               bit(Field::kVDuration) | bit(Field::kFps);
     if ((seen_ & required) != required || clip_.subset.empty()) return false;
     if (clip_.parent_end_sec < clip_.parent_start_sec) return false;
-    // h1::check_segment, which needs the duration (it may come after the annotations).
+    // json_reader::check_segment, which needs the duration (it may come after the annotations).
     for (const Segment& s : clip_.annotations) {
       if (s.end < s.start) return false;
       if (s.start < -kSegmentTolerance || s.end > clip_.duration + kSegmentTolerance) return false;
@@ -426,7 +426,7 @@ ClipAnnotations read_clip_annotations(const std::string& path) {
     }
     return true;
   };
-  const Json root = h1::parse_json(text, path, note_repeats);
+  const Json root = json_reader::parse_json(text, path, note_repeats);
   const JsonPath at(path);
   if (!root.is_object()) {
     at.fail("the top level must be an object keyed by clip id, found " +

@@ -11,7 +11,7 @@
 #include "core/fs.h"
 #include "core/progress.h"
 #include "core/strings.h"
-#include "data/h1_json.h"
+#include "data/json_reader.h"
 
 namespace asl::data {
 
@@ -136,8 +136,8 @@ const std::vector<std::string>& ego4d_mq_labels() {
 
 namespace {
 
-using h1::Json;
-using h1::JsonPath;
+using json_reader::Json;
+using json_reader::JsonPath;
 
 bool is_test_split(const std::string& split) {
   std::string s = split;
@@ -196,18 +196,18 @@ std::unordered_map<std::string, double> read_metadata(const std::string& path) {
     if (depth == 3) return key == "video_uid" || key == "duration_sec";
     return true;
   };
-  const Json root = h1::parse_json(read_file(path), path, keep_durations);
+  const Json root = json_reader::parse_json(read_file(path), path, keep_durations);
   const JsonPath at(path);
-  h1::as_object(root, at);
+  json_reader::as_object(root, at);
   const JsonPath videos_at = at.key("videos");
-  const Json& videos = h1::as_array(h1::member(root, "videos", at), videos_at);
+  const Json& videos = json_reader::as_array(json_reader::member(root, "videos", at), videos_at);
   std::unordered_map<std::string, double> durations;
   for (std::size_t i = 0; i < videos.size(); ++i) {
     const JsonPath v_at = videos_at.index(i);
-    const Json& v = h1::as_object(videos[i], v_at);
-    const std::string& uid = h1::as_string(h1::member(v, "video_uid", v_at), v_at.key("video_uid"));
-    const double d = h1::as_number(h1::member(v, "duration_sec", v_at), v_at.key("duration_sec"));
-    if (!(d > 0)) v_at.key("duration_sec").fail("must be positive, found " + h1::number_text(d));
+    const Json& v = json_reader::as_object(videos[i], v_at);
+    const std::string& uid = json_reader::as_string(json_reader::member(v, "video_uid", v_at), v_at.key("video_uid"));
+    const double d = json_reader::as_number(json_reader::member(v, "duration_sec", v_at), v_at.key("duration_sec"));
+    if (!(d > 0)) v_at.key("duration_sec").fail("must be positive, found " + json_reader::number_text(d));
     durations.emplace(uid, d);
   }
   return durations;
@@ -216,12 +216,12 @@ std::unordered_map<std::string, double> read_metadata(const std::string& path) {
 // One label entry of an annotator. Returns false for a non-primary entry (skipped).
 bool read_label(const Json& entry, const Clip& clip, const LabelIds& labels, const JsonPath& at,
                 Segment& out) {
-  h1::as_object(entry, at);
-  if (!h1::as_bool(h1::member(entry, "primary", at), at.key("primary"))) return false;
-  out.start = h1::as_number(h1::member(entry, "start_time", at), at.key("start_time"));
-  out.end = h1::as_number(h1::member(entry, "end_time", at), at.key("end_time"));
-  h1::check_segment(out.start, out.end, clip.duration, at);
-  out.label = h1::as_string(h1::member(entry, "label", at), at.key("label"));
+  json_reader::as_object(entry, at);
+  if (!json_reader::as_bool(json_reader::member(entry, "primary", at), at.key("primary"))) return false;
+  out.start = json_reader::as_number(json_reader::member(entry, "start_time", at), at.key("start_time"));
+  out.end = json_reader::as_number(json_reader::member(entry, "end_time", at), at.key("end_time"));
+  json_reader::check_segment(out.start, out.end, clip.duration, at);
+  out.label = json_reader::as_string(json_reader::member(entry, "label", at), at.key("label"));
   out.label_id = labels.lookup(out.label, at.key("label"));
   return true;
 }
@@ -234,11 +234,11 @@ class Converter {
       : options_(options), labels_(std::move(labels)), metadata_(std::move(metadata)) {}
 
   void add_file(const std::string& file) {
-    const Json root = h1::parse_json(read_file(file), file);
+    const Json root = json_reader::parse_json(read_file(file), file);
     const JsonPath at(file);
-    h1::as_object(root, at);
+    json_reader::as_object(root, at);
     const JsonPath videos_at = at.key("videos");
-    const Json& videos = h1::as_array(h1::member(root, "videos", at), videos_at);
+    const Json& videos = json_reader::as_array(json_reader::member(root, "videos", at), videos_at);
     Progress progress("convert", static_cast<int64_t>(videos.size()), "videos");
     for (std::size_t i = 0; i < videos.size(); ++i) {
       add_video(videos[i], at, videos_at.index(i));
@@ -267,18 +267,18 @@ class Converter {
 
  private:
   void add_video(const Json& video, const JsonPath& file_at, const JsonPath& at) {
-    h1::as_object(video, at);
+    json_reader::as_object(video, at);
     const std::string& video_uid =
-        h1::as_string(h1::member(video, "video_uid", at), at.key("video_uid"));
-    const std::string& split = h1::as_string(h1::member(video, "split", at), at.key("split"));
+        json_reader::as_string(json_reader::member(video, "video_uid", at), at.key("video_uid"));
+    const std::string& split = json_reader::as_string(json_reader::member(video, "split", at), at.key("split"));
     if (split.empty()) at.key("split").fail("is empty", "use train, val or test");
     const JsonPath clips_at = at.key("clips");
-    const Json& clips = h1::as_array(h1::member(video, "clips", at), clips_at);
+    const Json& clips = json_reader::as_array(json_reader::member(video, "clips", at), clips_at);
     for (std::size_t j = 0; j < clips.size(); ++j) {
       const JsonPath clip_at = clips_at.index(j);
-      h1::as_object(clips[j], clip_at);
+      json_reader::as_object(clips[j], clip_at);
       const std::string& uid =
-          h1::as_string(h1::member(clips[j], "clip_uid", clip_at), clip_at.key("clip_uid"));
+          json_reader::as_string(json_reader::member(clips[j], "clip_uid", clip_at), clip_at.key("clip_uid"));
       add_clip(clips[j], video_uid, split, file_at.in_clip(uid));
     }
   }
@@ -286,17 +286,17 @@ class Converter {
   void add_clip(const Json& clip, const std::string& video_uid, const std::string& split,
                 const JsonPath& at) {
     Clip c;
-    c.clip_id = h1::as_string(h1::member(clip, "clip_uid", at), at.key("clip_uid"));
+    c.clip_id = json_reader::as_string(json_reader::member(clip, "clip_uid", at), at.key("clip_uid"));
     c.video_id = video_uid;
     c.subset = split;
     c.parent_start_sec =
-        h1::as_number(h1::member(clip, "video_start_sec", at), at.key("video_start_sec"));
+        json_reader::as_number(json_reader::member(clip, "video_start_sec", at), at.key("video_start_sec"));
     c.parent_end_sec =
-        h1::as_number(h1::member(clip, "video_end_sec", at), at.key("video_end_sec"));
+        json_reader::as_number(json_reader::member(clip, "video_end_sec", at), at.key("video_end_sec"));
     if (!(c.parent_end_sec > c.parent_start_sec)) {
       at.key("video_end_sec")
-          .fail(h1::number_text(c.parent_end_sec) + " is not after video_start_sec " +
-                h1::number_text(c.parent_start_sec));
+          .fail(json_reader::number_text(c.parent_end_sec) + " is not after video_start_sec " +
+                json_reader::number_text(c.parent_start_sec));
     }
     c.duration = c.parent_end_sec - c.parent_start_sec;
     c.fps = options_.feature_fps;
@@ -332,16 +332,16 @@ class Converter {
   }
 
   void read_annotations(const Json& clip, Clip& c, const JsonPath& at) {
-    const Json* annotators = h1::optional_member(clip, "annotations");
+    const Json* annotators = json_reader::optional_member(clip, "annotations");
     if (annotators == nullptr) return;
     const JsonPath list_at = at.key("annotations");
-    h1::as_array(*annotators, list_at);
+    json_reader::as_array(*annotators, list_at);
     for (std::size_t k = 0; k < annotators->size(); ++k) {
       const JsonPath annotator_at = list_at.index(k);
-      h1::as_object((*annotators)[k], annotator_at);
+      json_reader::as_object((*annotators)[k], annotator_at);
       const JsonPath labels_at = annotator_at.key("labels");
       const Json& entries =
-          h1::as_array(h1::member((*annotators)[k], "labels", annotator_at), labels_at);
+          json_reader::as_array(json_reader::member((*annotators)[k], "labels", annotator_at), labels_at);
       for (std::size_t l = 0; l < entries.size(); ++l) {
         Segment s;
         if (read_label(entries[l], c, labels_, labels_at.index(l), s)) {
@@ -397,7 +397,7 @@ ConvertReport convert_official(const ConvertOptions& options) {
   }
   if (!(options.feature_fps > 0) || !std::isfinite(options.feature_fps)) {
     throw Error("--feature-fps", "must be a positive number, found " +
-                                     h1::number_text(options.feature_fps));
+                                     json_reader::number_text(options.feature_fps));
   }
   LabelIds labels = make_label_ids(options);
   auto metadata = options.metadata.empty() ? std::unordered_map<std::string, double>{}

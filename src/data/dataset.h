@@ -1,5 +1,5 @@
-// The Ego4D dataset with the reference's semantics (ego4d_asl libs/datasets/ego4d.py,
-// SPEC-model §1): split selection, per-stream linear resize to max_seq_len
+// The Ego4D dataset with the reference's semantics (ego4d_asl libs/datasets/ego4d.py;
+// docs/dataset.md): split selection, per-stream linear resize to max_seq_len
 // (force_upsampling), concatenation in config order, seconds -> feature-grid units,
 // training-time filtering, truncation and random crop. Features come from the store
 // (`store.path`) or from the reference's feature folders.

@@ -14,8 +14,8 @@
 
 #include "core/error.h"
 #include "core/fs.h"
-#include "data/h3_half_batch.h"
-#include "data/h3_hdf5.h"
+#include "data/half_batch.h"
+#include "data/hdf5_file.h"
 
 namespace asl::data {
 namespace {

@@ -1,7 +1,7 @@
-// The HDF5 feature store (SPEC §5): named streams, one group per clip holding one chunked
-// T_f x D_f dataset per stream, float16 or float32, root attributes naming the format,
-// version, streams and dimensions. Optionally sharded into K files behind a small index
-// file, so `store.path` always names one file. Tensor-free.
+// The HDF5 feature store (docs/store.md): named streams, one group per clip holding one
+// chunked T_f x D_f dataset per stream, float16 or float32, root attributes naming the
+// format, version, streams and dimensions. Optionally sharded into K files behind a small
+// index file, so `store.path` always names one file. Tensor-free.
 #pragma once
 
 #include <cstdint>

@@ -8,7 +8,7 @@
 namespace asl::eval {
 namespace {
 
-// "0.1", "0.3": the thresholds as the SPEC's keys write them.
+// "0.1", "0.3": a threshold as the metrics JSON's keys write it ("mAP", "R1@0.3").
 std::string threshold_key(double t) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", t);

@@ -1,5 +1,5 @@
-// `asl score`: both official metrics on one prediction file, the metrics JSON of SPEC §5 and
-// the human table (percent).
+// `asl score`: both official metrics on one prediction file, the metrics JSON
+// (metrics_json below, docs/evaluation.md) and the human table (percent).
 #pragma once
 
 #include <string>

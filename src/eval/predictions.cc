@@ -600,7 +600,8 @@ PredictionFile parse_bytes(const char* begin, const char* end, const std::string
     file.detection = file.retrieval = list_of("results");
   } else {
     throw Error(where, "missing key 'detect_results' and 'retrieve_results' (or 'results')",
-                "expected the layout of SPEC §5");
+                "expected {\"detect_results\": {CLIP: [{label, score, segment}]}, ...}, "
+                "see docs/evaluation.md");
   }
   return file;
 }

@@ -1,4 +1,4 @@
-// Prediction files as `asl score` reads them (SPEC §5): the challenge layout
+// Prediction files as `asl score` reads them (docs/evaluation.md): the challenge layout
 // {"version", "challenge", "detect_results": {clip: [...]}, "retrieve_results": {...}} or the
 // single-key layout {"results": {clip: [...]}} used for both tasks. Tensor-free.
 #pragma once

@@ -1,5 +1,5 @@
 // From the network's per-level outputs for one clip to scored segments in seconds, as
-// the reference's inference_single_video + postprocessing compute them (SPEC-model §8).
+// the reference's inference_single_video + postprocessing compute them (docs/inference.md).
 #pragma once
 
 #include <vector>

@@ -1,7 +1,7 @@
-// Distributed evaluation (SPEC §7): each rank runs the network, decoding and NMS on its share
-// of the split's clips, the results travel to rank 0 as bytes (a variable-size all-gather),
-// and rank 0 puts them back in dataset order. The list, hence the metrics and the prediction
-// file, is the same whatever the number of ranks.
+// Distributed evaluation (docs/cluster.md): each rank runs the network, decoding and NMS on
+// its share of the split's clips, the results travel to rank 0 as bytes (a variable-size
+// all-gather), and rank 0 puts them back in dataset order. The list, hence the metrics and
+// the prediction file, is the same whatever the number of ranks.
 #pragma once
 
 #include <string>

@@ -1,8 +1,8 @@
 // Running a trained model over a split: the dataset in evaluation mode (batch 1, the
 // reference's padding), the network with the checkpoint's EMA weights (as the reference
 // validates and saves them), decoding and NMS, seconds. Also the prediction / submission file
-// of SPEC §5, each clip's detections by descending score (the official Recall@kx reads them
-// in file order).
+// (the challenge layout, docs/evaluation.md), each clip's detections by descending score (the
+// official Recall@kx reads them in file order).
 #pragma once
 
 #include <cstdint>

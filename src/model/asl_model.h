@@ -1,6 +1,6 @@
 // The ASL network (reference meta_archs.py PtTransformer, "LocPointTransformer"),
-// SPEC-model §2: backbone -> neck -> classification and regression heads, plus the
-// points and the class-level Gaussian parameters the targets use (§5).
+// backbone -> neck -> classification and regression heads (docs/model.md), plus the
+// points and the class-level Gaussian parameters the targets use (model/targets.h).
 //
 // Every parameter carries the reference's state-dict name (without DataParallel's
 // `module.` prefix): mu, sigma, mu_reg_left, ..., backbone.*, neck.*, cls_head.*,

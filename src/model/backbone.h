@@ -1,5 +1,5 @@
-// ASL's convTransformer backbone (reference backbones.py ConvTransformerBackbone),
-// SPEC-model §2.1-2.6: per-stream 1x1 projections, convolutional embedding, absolute
+// ASL's convTransformer backbone (reference backbones.py ConvTransformerBackbone):
+// per-stream 1x1 projections, convolutional embedding, absolute
 // sinusoid position encoding, stride-1 stem blocks (level 0), the XLNet layer, strided
 // branch blocks (levels 1..L).
 //

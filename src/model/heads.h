@@ -1,5 +1,5 @@
 // Classification and regression heads, shared over pyramid levels (reference
-// meta_archs.py PtTransformerClsHead / PtTransformerRegHead), SPEC-model §2.8:
+// meta_archs.py PtTransformerClsHead / PtTransformerRegHead):
 // (num_layers - 1) x [MaskedConv1D k, no bias with LayerNorm -> LayerNorm -> ReLU], then
 //   cls: MaskedConv1D -> num_classes logits, bias -log((1 - p)/p) (classes listed in
 //        head_empty_cls: -log((1 - 1e-6)/1e-6));

@@ -27,7 +27,7 @@ std::string with_commas(int64_t n) {
 }  // namespace
 
 std::string dead_key_group(const std::string& name, bool use_xl) {
-  // SPEC-model §9, most specific first where patterns overlap.
+  // The dead parts listed in docs/model.md, most specific first where patterns overlap.
   static const char* const kDead[] = {
       "backbone_m.*",                             // momentum copy of the backbone
       "neck_m.*",                                 // momentum copy of the neck
@@ -59,7 +59,8 @@ std::string ImportReport::imported_line() const {
 std::string ImportReport::dead_line() const {
   if (dead.empty()) return "skipped no dead keys";
   std::string line = "skipped " + with_commas(static_cast<int64_t>(dead.size())) +
-                     " dead tensors (" + with_commas(dead_values) + " values; SPEC-model §9):";
+                     " dead tensors (" + with_commas(dead_values) +
+                     " values, unused by the live model; docs/model.md):";
   for (size_t i = 0; i < dead_groups.size(); ++i) {
     line += (i ? ", " : " ") + dead_groups[i].first + " " + std::to_string(dead_groups[i].second);
   }

@@ -1,13 +1,13 @@
 // `asl import`: a reference PyTorch checkpoint mapped onto this project's model by
-// state-dict name (SPEC-model "Names" and §9), written as a native checkpoint (layout in
+// state-dict name (docs/model.md lists the names), written as a native checkpoint (layout in
 // model/state_dict.h). No LibTorch here: the command and its report need no tensors.
 //
 // Mapping rules. A `module.` prefix (DataParallel) is stripped. Every live parameter of the
 // model built from the config must be present with the same shape; a checkpoint key that is
-// not a parameter of the model must be one of the reference's known dead parts (§9, listed
-// by dead_key_group), which are skipped and reported in one summary line. Anything else
-// (missing, unexpected, mis-shaped or non-floating key) is an error naming every such key,
-// and no output is written. Weights are converted to the model's float32.
+// not a parameter of the model must be one of the reference's known dead parts (listed in
+// docs/model.md and by dead_key_group), which are skipped and reported in one summary line.
+// Anything else (missing, unexpected, mis-shaped or non-floating key) is an error naming every
+// such key, and no output is written. Weights are converted to the model's float32.
 #pragma once
 
 #include <cstdint>
@@ -19,9 +19,9 @@
 
 namespace asl::model {
 
-// The group of a known dead key of a reference state dict (SPEC-model §9) as a short
-// pattern, e.g. "backbone_m.*"; "" for a key that is not known dead. With use_xl false the
-// whole XLNet layer is dead. `name` is without the `module.` prefix.
+// The group of a known dead key of a reference state dict (docs/model.md, "Not built")
+// as a short pattern, e.g. "backbone_m.*"; "" for a key that is not known dead. With use_xl
+// false the whole XLNet layer is dead. `name` is without the `module.` prefix.
 std::string dead_key_group(const std::string& name, bool use_xl);
 
 struct ImportReport {
@@ -35,7 +35,7 @@ struct ImportReport {
 
   // "imported 212 live tensors (120,969 values) from state_dict and state_dict_ema (epoch 7)"
   std::string imported_line() const;
-  // "skipped 272 dead tensors (185,573 values; SPEC-model §9): backbone_m.* 220, ..."
+  // "skipped 272 dead tensors (185,573 values, unused by the live model; docs/model.md): backbone_m.* 220, ..."
   std::string dead_line() const;
 };
 

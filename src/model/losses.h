@@ -1,4 +1,4 @@
-// The training losses (SPEC-model §6; reference: PtTransformer.losses, losses.py
+// The training losses (formulas in docs/model.md; reference: PtTransformer.losses, losses.py
 // sigmoid_focal_loss and ctr_diou_loss_1d). Free functions over tensors; the only state,
 // the loss normalizer, is a small value type the caller keeps across iterations.
 //

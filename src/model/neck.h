@@ -1,4 +1,4 @@
-// The neck between backbone and heads (reference necks.py), SPEC-model §2.7.
+// The neck between backbone and heads (reference necks.py).
 //
 // identity: a channel LayerNorm per level (fpn_norms.{i}), masks unchanged; needs
 //   fpn_dim equal to the embedding width.

@@ -1,5 +1,5 @@
-// Candidate points per pyramid level (reference loc_generators.py PointGenerator),
-// SPEC-model §2.9: level l with stride s has points t = 0, s, 2s, ... (level-0 grid
+// Candidate points per pyramid level (reference loc_generators.py PointGenerator):
+// level l with stride s has points t = 0, s, 2s, ... (level-0 grid
 // units), each row [t, regression range lo, hi, s]. The reference buffers
 // max_seq_len * max_buffer_len_factor steps of points and refuses longer levels; so
 // does this generator.

@@ -1,4 +1,4 @@
-// Label assignment (SPEC-model §5; reference: PtTransformer.label_points and
+// Label assignment (rules in docs/model.md; reference: PtTransformer.label_points and
 // label_points_single_video). Free functions over tensors, no module state: the network
 // owns the Gaussian parameters and hands them in, the training step calls these.
 //

@@ -1,4 +1,4 @@
-// ASL's pre-LN TransformerBlock (reference blocks.py TransformerBlock), SPEC-model §3:
+// ASL's pre-LN TransformerBlock (reference blocks.py TransformerBlock):
 //
 //   y   = LN1(x) ; a, m_s = MHCA(y, m)                 (stride s downsamples q, k, v)
 //   z   = Pool(x) * m_s + AffineDropPath(a)              Pool = identity or MaxPool(s+1, s)

@@ -1,6 +1,6 @@
 // The one-layer XLNet relative-attention encoder ASL applies to the level-0 features
 // (reference modeling_xlnet_x.py, XLNetModel with inputs_embeds, attention type "bi",
-// no memory, no segments), SPEC-model §4. Only the live path is built: the word
+// no memory, no segments). Only the live path is built: the word
 // embedding, mask_emb, seg_embed, r_s_bias and the two-stream path are not.
 //
 // Names (under the backbone's `xlnet`): layer.0.rel_attn.{q,k,v,o,r} [D,n,d],

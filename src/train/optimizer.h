@@ -1,4 +1,4 @@
-// The reference's optimizer (libs/utils/train_utils.py make_optimizer, SPEC-model §7):
+// The reference's optimizer (libs/utils/train_utils.py make_optimizer):
 // AdamW whose parameters are split into decayed and not-decayed groups by the reference's
 // rules. The reference's third group ("neither" set: the ChannelBlocks' nn.LayerNorm weights
 // and mu/sigma) is decayed like the first, so two groups give the same updates.

@@ -1,5 +1,5 @@
 // The reference's learning-rate schedules, stepped once per iteration
-// (libs/utils/lr_schedulers.py, SPEC-model §7): linear warm-up then cosine annealing in the
+// (libs/utils/lr_schedulers.py): linear warm-up then cosine annealing in the
 // chainable form the reference uses, so the per-step values match its float arithmetic.
 // Tensor-free.
 #pragma once

@@ -54,11 +54,11 @@ class TrainStep {
   // `stop` is the agreement of every rank.
   StepResult run(const data::Batch& batch, bool stop_requested = false);
 
-  // Data-parallel training (SPEC §7), set before the first step: the positive count is
-  // summed over ranks before the normalizer update, every rank's loss is scaled by the world
-  // size and the gradients averaged through `buckets` (started from gradient hooks during
-  // backward when they are attached), so N ranks of batch b train as one process of batch
-  // N·b. The reported losses are sums over ranks, as one process would compute them.
+  // Data-parallel training (docs/cluster.md), set before the first step: the positive
+  // count is summed over ranks before the normalizer update, every rank's loss is scaled by
+  // the world size and the gradients averaged through `buckets` (started from gradient hooks
+  // during backward when they are attached), so N ranks of batch b train as one process of
+  // batch N·b. The reported losses are sums over ranks, as one process would compute them.
   void set_data_parallel(cluster::Communicator* comm, cluster::GradientBuckets* buckets);
 
   model::PtTransformer& model() { return model_; }

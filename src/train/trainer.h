@@ -30,8 +30,8 @@ struct TrainerOptions {
   std::string resume;          // "": fresh run; "auto": newest checkpoint of output_dir; a path
   std::string init;            // weights to start from (native checkpoint, any kind)
   int64_t stop_after_epochs = 0;  // > 0: return after this many epochs of this run
-  // Data-parallel job (SPEC §7): this rank trains its shard of every epoch; rank 0 writes the
-  // logs and checkpoints. Null: one process.
+  // Data-parallel job (docs/cluster.md): this rank trains its shard of every epoch; rank 0
+  // writes the logs and checkpoints. Null: one process.
   cluster::Communicator* comm = nullptr;
 };
 

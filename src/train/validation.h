@@ -27,7 +27,7 @@ struct ValidationResult {
   int64_t epoch = 0;             // epochs completed
   double average_map = 0;        // fraction
   double recall_1_at_05 = 0;     // R1@0.5, fraction
-  std::string metrics_json;      // the full metrics (SPEC §5)
+  std::string metrics_json;      // the full metrics JSON (eval::metrics_json)
   bool best = false;
 };
 

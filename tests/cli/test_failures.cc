@@ -1,7 +1,8 @@
-// What `asl train`, `asl eval` and `asl score` do when things go wrong (SPEC §9): a run killed
-// while writing a checkpoint resumes from the previous one and then trains exactly as an
-// uninterrupted run; a missing checkpoint, a checkpoint of another architecture, an empty split
-// and a malformed prediction file each fail with one clear line and leave no output behind.
+// What `asl train`, `asl eval` and `asl score` do when things go wrong (README.md exit codes,
+// docs/training.md): a run killed while writing a checkpoint resumes from the previous one and
+// then trains exactly as an uninterrupted run; a missing checkpoint, a checkpoint of another
+// architecture, an empty split and a malformed prediction file each fail with one clear line
+// and leave no output behind.
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>

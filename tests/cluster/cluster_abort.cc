@@ -1,6 +1,6 @@
-// A rank that fails takes the job down (SPEC §7): run under mpirun -np 2, rank 1 fails
-// while rank 0 waits in a collective that can never complete. CTest checks that the job
-// ends (its timeout) and that rank 1's message is in the output.
+// A rank that fails takes the job down (docs/cluster.md, "Failures"): run under mpirun -np 2,
+// rank 1 fails while rank 0 waits in a collective that can never complete. CTest checks that
+// the job ends (its timeout) and that rank 1's message is in the output.
 //   cluster_abort abort    rank 1 calls Runtime::abort(message)
 //   cluster_abort throw    rank 1 lets an asl::Error escape main (std::terminate)
 //   cluster_abort unwind   rank 1's Runtime is destroyed by an exception caught outside it

@@ -1,8 +1,9 @@
-// Data-parallel training and evaluation under `mpirun -np 2` (SPEC §7): two ranks of batch b
-// train exactly as one process of batch 2b (same per-step losses, normalizer, parameters and
-// EMA, with the gradient all-reduce started from hooks or after backward); evaluation gives
-// the same predictions with 1 and 2 ranks; a stop request on one rank stops both after the
-// same step with a checkpoint that --resume auto continues from, as if never stopped.
+// Data-parallel training and evaluation under `mpirun -np 2` (docs/cluster.md): two ranks of
+// batch b train exactly as one process of batch 2b (same per-step losses, normalizer,
+// parameters and EMA, with the gradient all-reduce started from hooks or after backward);
+// evaluation gives the same predictions with 1 and 2 ranks; a stop request on one rank stops
+// both after the same step with a checkpoint that --resume auto continues from, as if never
+// stopped.
 #include <gtest/gtest.h>
 #include <mpi.h>
 #include <torch/torch.h>

@@ -138,7 +138,7 @@ TEST(ConfigDefaults, ProjectSectionsHaveSensibleDefaults) {
 // ---- the shipped configs ----
 
 TEST(ConfigFiles, BaselineIsTheReferenceEffectiveConfig) {
-  // SPEC-model §0.
+  // The reference's baseline config (ego4d_asl configs/baseline.yaml), effective values.
   const Config c = load_config(kConfigs + "ego4d_asl.yaml");
   EXPECT_EQ(c.dataset.input_dim.values, (std::vector<int64_t>{256, 2304, 1536, 1024}));
   EXPECT_EQ(c.dataset.max_seq_len, 1024);

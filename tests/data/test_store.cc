@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "data/h3_half_batch.h"
+#include "data/half_batch.h"
 #include "data/half.h"
 #include "data/store.h"
 

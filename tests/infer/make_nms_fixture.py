@@ -69,7 +69,7 @@ def main():
     # method, multiclass, iou_threshold, sigma, min_score, max_seg_num, voting_thresh
     settings = [
         ("soft", 1, 0.1, 0.5, 0.001, 1000, 0.75),
-        ("soft", 1, 0.1, 0.99, 1e-4, 200, 0.75),   # the SPEC's baseline path
+        ("soft", 1, 0.1, 0.99, 1e-4, 200, 0.75),   # baseline test_cfg (configs/ego4d_asl.yaml)
         ("soft", 1, 0.1, 0.5, 0.05, 8, 0.75),
         ("hard", 1, 0.1, 0.5, 0.01, 1000, 0.75),
         ("hard", 1, 0.5, 0.5, 0.0, 6, 0.75),

@@ -1,5 +1,5 @@
 // Each block of the network against an independent computation written here with
-// plain loops in double precision (SPEC-model §2-§4): MaskedConv1D, the channel
+// plain loops in double precision: MaskedConv1D, the channel
 // LayerNorm, the sinusoid tables, global and local MaskedMHCA, ChannelBlock,
 // TransformerBlock (evaluation mode), the XLNet layer, the heads, the points and
 // drop path. Modules run in double with random parameters.
@@ -20,7 +20,7 @@
 #include "model/points.h"
 #include "model/transformer_block.h"
 #include "model/xlnet.h"
-#include "test_m1_util.h"
+#include "network_fixtures.h"
 
 namespace asl::model {
 namespace {

@@ -1,4 +1,4 @@
-// The losses (SPEC-model §6) against independent double-precision computations written from
+// The losses (src/model/losses.h) against independent double-precision computations written from
 // their formulas, hand-worked cases, and finite differences in double. The batch case below
 // was also run once through the reference's own PtTransformer.losses (ego4d_asl, PyTorch
 // 1.13) on the same inputs: losses, targets and gradients agreed to float32 round-off.
@@ -128,7 +128,8 @@ BatchTargets targets_of(const Batch& b) {
   return label_points(b.out.points, b.segments, b.labels, b.gauss, target_opts());
 }
 
-// The four losses of §6 from the targets, point by point in double.
+// The four losses (cls, reg, al, final; docs/model.md) from the targets, point by point in
+// double.
 struct Expected {
   double cls = 0, reg = 0, al = 0, final_loss = 0;
   int64_t num_pos = 0;

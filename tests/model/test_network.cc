@@ -13,7 +13,7 @@
 
 #include "core/error.h"
 #include "model/summary.h"
-#include "test_m1_util.h"
+#include "network_fixtures.h"
 
 namespace asl::model {
 namespace {
@@ -36,7 +36,7 @@ const std::set<std::string> kGaussians = {"mu",           "sigma",          "mu_
 
 TEST(NetworkSize, BaselineHasTheReferencesLiveValueCount) {
   PtTransformer model = cached_model("ego4d_asl.yaml");
-  EXPECT_EQ(trainable_values(model), 222065422);  // SPEC-model §9
+  EXPECT_EQ(trainable_values(model), 222065422);  // live values only (docs/model.md)
 }
 
 TEST(NetworkSize, DemoHasTheReferencesLiveValueCount) {

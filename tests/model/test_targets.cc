@@ -1,4 +1,4 @@
-// Label assignment (SPEC-model §5) on hand-worked cases. The cases with the initial
+// Label assignment (src/model/targets.h) on hand-worked cases. The cases with the initial
 // Gaussians were also run once through the reference's own label_points_single_video
 // (ego4d_asl, PyTorch 1.13): same classes, offsets and weights.
 #include <gtest/gtest.h>

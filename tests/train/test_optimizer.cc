@@ -1,4 +1,4 @@
-// The reference's parameter groups (SPEC-model §7) on the real module tree.
+// The reference's parameter groups (src/train/optimizer.h) on the real module tree.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 

@@ -1,6 +1,6 @@
-// Mask behaviour, SPEC-model §2.2 and §3: where the reference is mask-invariant,
-// changing padded inputs changes no valid output (bit for bit); where it leaks, the
-// leak is exactly the documented one and no other.
+// Mask behaviour (docs/model.md, "Quirks kept for fidelity"): where the reference is
+// mask-invariant, changing padded inputs changes no valid output (bit for bit); where it
+// leaks, the leak is exactly the documented one and no other.
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -11,7 +11,7 @@
 #include "model/backbone.h"
 #include "model/transformer_block.h"
 #include "model/xlnet.h"
-#include "test_m1_util.h"
+#include "network_fixtures.h"
 
 namespace asl::model {
 namespace {

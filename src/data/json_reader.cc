@@ -1,4 +1,4 @@
-#include "data/h1_json.h"
+#include "data/json_reader.h"
 
 #include <cmath>
 #include <cstdio>
@@ -9,7 +9,7 @@
 #include "core/strings.h"
 #include "data/annotations.h"
 
-namespace asl::data::h1 {
+namespace asl::data::json_reader {
 
 JsonPath JsonPath::key(const std::string& name) const {
   return JsonPath(file_, clip_, key_.empty() ? name : key_ + "." + name);
@@ -142,4 +142,4 @@ std::string number_text(double value) {
   return buffer;
 }
 
-}  // namespace asl::data::h1
+}  // namespace asl::data::json_reader

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "data/h4_random.h"
+#include "data/synth_random.h"
 #include "data/synth.h"
 
 namespace asl::data {

@@ -14,7 +14,7 @@
 
 #include "core/error.h"
 #include "core/strings.h"
-#include "data/h4_random.h"
+#include "data/synth_random.h"
 #include "data/synth.h"
 
 namespace asl::data {

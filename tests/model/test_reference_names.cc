@@ -3,7 +3,7 @@
 // receive gradients (named_parameters() order, DataParallel prefix stripped), for
 // configs/ego4d_asl.yaml and configs/demo.yaml; made once with the reference code
 // (torch 1.13, a minimal `transformers` stand-in) by a forward/backward pass and kept
-// here verbatim. Dead parameters (SPEC-model §9) are absent from both sides.
+// here verbatim. Dead parameters (docs/model.md, "Not built") are absent from both sides.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "test_m1_util.h"
+#include "network_fixtures.h"
 
 namespace asl::model {
 namespace {

@@ -1,4 +1,4 @@
-#include "data/h3_hdf5.h"
+#include "data/hdf5_file.h"
 
 namespace asl::data::h5 {
 namespace {

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace asl::data::h1 {
+namespace asl::data::json_reader {
 
 // Keeps the order of keys as they are in the file.
 using Json = nlohmann::ordered_json;
@@ -59,4 +59,4 @@ void check_segment(double start, double end, double duration, const JsonPath& at
 // A number in error messages: shortest text that reads back the same.
 std::string number_text(double value);
 
-}  // namespace asl::data::h1
+}  // namespace asl::data::json_reader

@@ -1,4 +1,4 @@
-#include "data/h3_half_batch.h"
+#include "data/half_batch.h"
 
 #include <cstring>
 

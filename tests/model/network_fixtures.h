@@ -1,4 +1,4 @@
-// Helpers shared by the network tests (m1): configs, cached models, small tensors.
+// Helpers shared by the network tests: configs, cached models, small tensors.
 #pragma once
 
 #include <torch/torch.h>

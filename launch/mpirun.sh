@@ -38,7 +38,6 @@ export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy
 CORES=$(nproc)
 FLAGS=()
 if [ "$GPUS" = 1 ]; then
-  export NCCL_ASYNC_ERROR_HANDLING=${NCCL_ASYNC_ERROR_HANDLING:-1}
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( CORES / NP > 0 ? CORES / NP : 1 ))}
 else
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( CORES / NP > 0 ? CORES / NP : 1 ))}
@@ -50,7 +49,7 @@ if [ "$NP" -gt "$CORES" ] || [ "$CORES" -le 2 ]; then
 fi
 
 # Pass the settings that are set on to every rank (also on other nodes of a hostfile).
-for v in OMP_NUM_THREADS OPENBLAS_NUM_THREADS NCCL_ASYNC_ERROR_HANDLING NCCL_DEBUG \
+for v in OMP_NUM_THREADS OPENBLAS_NUM_THREADS NCCL_DEBUG \
          NCCL_SOCKET_IFNAME NCCL_IB_HCA CUDA_VISIBLE_DEVICES ASL_FAILPOINT; do
   if [ -n "${!v:-}" ]; then FLAGS+=(-x "$v"); fi
 done

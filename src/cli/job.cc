@@ -5,6 +5,7 @@
 #include "asl/build_info.h"
 #include "cluster/make_communicator.h"
 #include "cluster/runtime.h"
+#include "core/fs.h"
 #include "core/torch_runtime.h"
 
 namespace asl::cli {
@@ -19,9 +20,7 @@ std::unique_ptr<cluster::Communicator> job_communicator(const config::Config& cf
 }
 
 std::string run_name(const std::string& path) {
-  std::string p = path;
-  while (p.size() > 1 && p.back() == '/') p.pop_back();
-  std::string name = p.substr(p.find_last_of('/') + 1);
+  std::string name = last_path_component(path);
   const size_t dot = name.find_last_of('.');
   if (dot != std::string::npos && dot > 0) name = name.substr(0, dot);
   return name;

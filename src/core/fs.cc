@@ -88,4 +88,15 @@ void sync_file(const std::string& path) {
   if (rc != 0) throw Error(path, "cannot flush to disk: " + errno_text());
 }
 
+std::string join_path(const std::string& dir, const std::string& name) {
+  if (dir.empty()) return name;
+  return dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+std::string last_path_component(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p.substr(p.find_last_of('/') + 1);
+}
+
 }  // namespace asl

@@ -41,6 +41,12 @@ void make_dirs(const std::string& path);
 
 bool path_exists(const std::string& path);
 
+// dir + "/" + name (no doubled slash; an empty dir gives name).
+std::string join_path(const std::string& dir, const std::string& name);
+
+// The last component of a path, trailing slashes ignored: "runs/demo/train/" -> "train".
+std::string last_path_component(const std::string& path);
+
 // Flushes a written file's data to disk (fsync); throws asl::Error naming it.
 void sync_file(const std::string& path);
 

@@ -22,10 +22,6 @@
 namespace asl::data {
 namespace {
 
-std::string join_path(const std::string& dir, const std::string& name) {
-  return (std::filesystem::path(dir) / name).string();
-}
-
 // Files and folders this run created; removed unless the run finishes.
 class Cleanup {
  public:

@@ -22,10 +22,6 @@ double number(const Json& j, const char* key) {
   return it != j.end() && it->is_number() ? it->get<double>() : kMissing;
 }
 
-std::string join_path(const std::string& dir, const std::string& name) {
-  return (!dir.empty() && dir.back() == '/') ? dir + name : dir + "/" + name;
-}
-
 // Non-empty lines of a JSON-lines file, parsed. A torn last line is dropped; any other bad
 // line is an error.
 std::vector<Json> read_json_lines(const std::string& path) {
@@ -115,9 +111,7 @@ std::vector<double> moving_median(const std::vector<double>& values, size_t wind
 
 RunData read_run(const std::string& run_dir, const std::string& metrics_path) {
   RunData run;
-  std::string name = run_dir;
-  while (name.size() > 1 && name.back() == '/') name.pop_back();
-  run.name = name.substr(name.find_last_of('/') + 1);
+  run.name = last_path_component(run_dir);
   const std::string steps = join_path(run_dir, "steps.jsonl");
   if (!path_exists(steps)) {
     throw Error(steps, "not found: no training run in " + run_dir,

@@ -33,10 +33,6 @@ namespace {
 
 constexpr const char* kStepLog = "steps.jsonl";
 
-std::string join_path(const std::string& dir, const std::string& name) {
-  return (!dir.empty() && dir.back() == '/') ? dir + name : dir + "/" + name;
-}
-
 // LibTorch keys optimizer state by the parameter's TensorImpl: 1.x as its address printed
 // to a string (c10::guts::to_string), 2.x as the pointer itself.
 template <class StateMap>

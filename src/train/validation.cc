@@ -23,10 +23,6 @@ namespace {
 constexpr const char* kValidationLog = "validation.jsonl";
 constexpr const char* kBestCheckpoint = "best.ckpt";
 
-std::string join_path(const std::string& dir, const std::string& name) {
-  return (!dir.empty() && dir.back() == '/') ? dir + name : dir + "/" + name;
-}
-
 // R1@0.5: recall at rank 1 and tIoU 0.5, the number the reference logs as its best recall.
 double recall_1_at_05(const eval::RetrievalResult& r) {
   for (size_t t = 0; t < r.tious.size(); ++t) {

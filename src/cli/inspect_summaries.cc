@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "eval/predictions.h"
 #include "model/state_dict.h"
 #include "train/checkpoint.h"
@@ -20,15 +21,6 @@ int64_t parameter_count(const model::NamedTensors& tensors) {
   int64_t n = 0;
   for (const auto& [name, t] : tensors) n += t.numel();
   return n;
-}
-
-std::string with_commas(int64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
 }
 
 std::string size_text(const std::string& path) {

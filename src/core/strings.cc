@@ -57,4 +57,10 @@ std::string one_line(std::string_view text) {
   return out;
 }
 
+std::string with_commas(int64_t n) {
+  std::string s = std::to_string(n);
+  for (int i = static_cast<int>(s.size()) - 3; i > (n < 0 ? 1 : 0); i -= 3) s.insert(i, ",");
+  return s;
+}
+
 }  // namespace asl

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "model/asl_model.h"
 #include "model/state_dict.h"
 
@@ -16,12 +17,6 @@ bool glob_match(const char* p, const char* s) {
   if (*p == '\0') return *s == '\0';
   if (*p == '*') return glob_match(p + 1, s) || (*s != '\0' && glob_match(p, s + 1));
   return *s == *p && glob_match(p + 1, s + 1);
-}
-
-std::string with_commas(int64_t n) {
-  std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > (n < 0 ? 1 : 0); i -= 3) s.insert(i, ",");
-  return s;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "core/fs.h"
 #include "core/strings.h"
 
 namespace asl {
@@ -28,6 +29,25 @@ TEST(Join, Joins) {
 
 TEST(OneLine, CollapsesNewlinesAndRuns) {
   EXPECT_EQ(one_line("a\nb\t\tc  \n"), "a b c");
+}
+
+TEST(WithCommas, GroupsThousands) {
+  EXPECT_EQ(with_commas(0), "0");
+  EXPECT_EQ(with_commas(999), "999");
+  EXPECT_EQ(with_commas(1000), "1,000");
+  EXPECT_EQ(with_commas(222065422), "222,065,422");
+  EXPECT_EQ(with_commas(-1234567), "-1,234,567");
+  EXPECT_EQ(with_commas(-123), "-123");
+}
+
+TEST(Paths, JoinAndLastComponent) {
+  EXPECT_EQ(join_path("runs/demo", "steps.jsonl"), "runs/demo/steps.jsonl");
+  EXPECT_EQ(join_path("runs/demo/", "steps.jsonl"), "runs/demo/steps.jsonl");
+  EXPECT_EQ(join_path("", "steps.jsonl"), "steps.jsonl");
+  EXPECT_EQ(last_path_component("runs/demo/train/"), "train");
+  EXPECT_EQ(last_path_component("configs/demo.yaml"), "demo.yaml");
+  EXPECT_EQ(last_path_component("train"), "train");
+  EXPECT_EQ(last_path_component("/"), "");
 }
 
 }  // namespace

@@ -4,9 +4,6 @@
 // architecture, an empty split and a malformed prediction file each fail with one clear line
 // and leave no output behind.
 #include <gtest/gtest.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -15,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/metrics_scrape.h"
 #include "common/test_util.h"
 #include "run.h"
 
@@ -159,18 +157,10 @@ TEST_F(Failures, ScoreNamesTheFaultOfAMalformedPredictionFile) {
 
 TEST_F(Failures, ATakenMetricsPortStopsTrainingBeforeAnyWork) {
   // Something else listens on the port: the run must fail at once, naming port and key.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(fd, 1), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const std::string port = std::to_string(ntohs(a.sin_port));
+  const TakenPort taken;
+  const std::string port = std::to_string(taken.port());
   const std::string run = dir_ + "/port_taken";
   const RunResult r = train(run, {"--set", "monitoring.port=" + port});
-  ::close(fd);
   EXPECT_EQ(r.code, 1);
   EXPECT_HAS(r.err, "monitoring.port");
   EXPECT_HAS(r.err, "127.0.0.1:" + port);

@@ -1,5 +1,5 @@
-// Reading a metrics endpoint in tests: a free loopback port, GET /metrics over a plain
-// socket, and the value of one sample by name and label set.
+// Reading a metrics endpoint in tests: a free (or a taken) loopback port, GET /metrics over a
+// plain socket, and the value of one sample by name and label set.
 #pragma once
 
 #include <arpa/inet.h>
@@ -27,6 +27,30 @@ inline int free_port() {
   ::close(fd);
   return ntohs(a.sin_port);
 }
+
+// A loopback port held by a listening socket for the object's lifetime: "already taken".
+class TakenPort {
+ public:
+  TakenPort() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 1);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+  }
+  ~TakenPort() { ::close(fd_); }
+  TakenPort(const TakenPort&) = delete;
+  TakenPort& operator=(const TakenPort&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
 
 // GET http://127.0.0.1:port/metrics, the body.
 inline std::string scrape(int port) {

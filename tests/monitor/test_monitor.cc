@@ -1,15 +1,9 @@
 // The metrics exporter over real HTTP on the loopback: what it serves, the port rules and
 // the errors, and the values the record calls put into the series.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <map>
-#include <regex>
-#include <sstream>
 #include <string>
 
 #include "common/metrics_scrape.h"
@@ -25,29 +19,6 @@ using asl::testing::LabelMap;
 using asl::testing::free_port;
 using asl::testing::scrape;
 using asl::testing::value_of;
-
-// A socket bound (and listening, when `listen_too`) on a free loopback port.
-struct HeldPort {
-  int fd = -1;
-  int port = 0;
-  explicit HeldPort(bool listen_too) {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-    if (listen_too) ::listen(fd, 1);
-  }
-  ~HeldPort() { release(); }
-  void release() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-};
 
 // The labels every series of options_on() carries, plus `extra`.
 LabelMap common(LabelMap extra = {}) {
@@ -94,14 +65,14 @@ TEST(Exporter, OnePortForSeveralRanksOfANodeIsRefused) {
 }
 
 TEST(Exporter, ATakenPortIsOneClearError) {
-  HeldPort taken(/*listen_too=*/true);
+  const asl::testing::TakenPort taken;
   try {
-    Exporter e(options_on(taken.port));
+    Exporter e(options_on(taken.port()));
     FAIL() << "served on a taken port";
   } catch (const Error& e) {
     const std::string m = e.what();
     EXPECT_NE(m.find("monitoring.port"), std::string::npos) << m;
-    EXPECT_NE(m.find("127.0.0.1:" + std::to_string(taken.port)), std::string::npos) << m;
+    EXPECT_NE(m.find("127.0.0.1:" + std::to_string(taken.port())), std::string::npos) << m;
     EXPECT_NE(m.find("rank 3"), std::string::npos) << m;
   }
   EXPECT_EQ(Exporter::current(), nullptr);

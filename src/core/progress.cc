@@ -11,11 +11,19 @@
 #include "core/logging.h"
 
 namespace asl {
+namespace {
+
+// ASL_PROGRESS=0 turns off both forms.
+bool switched_off() {
+  const char* flag = std::getenv("ASL_PROGRESS");
+  return flag && std::strcmp(flag, "0") == 0;
+}
+
+}  // namespace
 
 bool Progress::interactive() {
   const char* ci = std::getenv("CI");
-  const char* flag = std::getenv("ASL_PROGRESS");
-  if (flag && std::strcmp(flag, "0") == 0) return false;
+  if (switched_off()) return false;
   if (ci && *ci && std::strcmp(ci, "false") != 0) return false;
   return isatty(STDERR_FILENO) == 1;
 }
@@ -27,8 +35,7 @@ Progress::Progress(std::string label, int64_t total, std::string unit)
       enabled_(interactive()),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {
-  const char* flag = std::getenv("ASL_PROGRESS");
-  plain_ = !enabled_ && !(flag && std::strcmp(flag, "0") == 0) && logging::rank() == 0;
+  plain_ = !enabled_ && !switched_off() && logging::rank() == 0;
   if (const char* interval = std::getenv("ASL_PROGRESS_INTERVAL")) {
     const double v = std::atof(interval);
     if (v > 0) plain_interval_s_ = v;

@@ -16,7 +16,7 @@ void add_import(CLI::App& app) {
     std::string checkpoint, config, out;
   };
   auto a = std::make_shared<Args>();
-  auto* sub = app.add_subcommand("import", "reference PyTorch checkpoint -> native checkpoint");
+  auto* sub = app.add_subcommand("import", kImportHelp);
   sub->add_option("PYTORCH_CHECKPOINT", a->checkpoint, "reference checkpoint (.pth.tar)")
       ->required()->check(CLI::ExistingFile);
   sub->add_option("--config", a->config, "config of the model it belongs to")->required()

@@ -25,7 +25,7 @@ void add_train(CLI::App& app) {
     bool no_validation = false;
   };
   auto a = std::make_shared<Args>();
-  auto* sub = app.add_subcommand("train", "train ASL (under mpirun: data-parallel)");
+  auto* sub = app.add_subcommand("train", kTrainHelp);
   sub->add_option("CONFIG", a->config, "YAML config (see configs/)")->required()->check(
       CLI::ExistingFile);
   sub->add_option("--set", a->overrides, "override a key: --set key.path=value (repeatable)")

@@ -11,17 +11,8 @@
 #include "core/error.h"
 #include "core/strings.h"
 #include "eval/predictions.h"
-#include "model/state_dict.h"
-#include "train/checkpoint.h"
 
 namespace asl::cli {
-namespace {
-
-int64_t parameter_count(const model::NamedTensors& tensors) {
-  int64_t n = 0;
-  for (const auto& [name, t] : tensors) n += t.numel();
-  return n;
-}
 
 std::string size_text(const std::string& path) {
   std::error_code ec;
@@ -30,42 +21,6 @@ std::string size_text(const std::string& path) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(bytes) / 1e6);
   return with_commas(static_cast<int64_t>(bytes)) + " bytes (" + buf + ")";
-}
-
-}  // namespace
-
-std::string summarize_checkpoint(const std::string& path) {
-  std::ostringstream out;
-  if (train::is_training_checkpoint(path)) {
-    const train::TrainingCheckpoint c = train::read_checkpoint(path);
-    out << "training checkpoint (" << c.source << ")\n";
-    out << "epoch " << c.epoch << " completed, global step " << c.global_step;
-    if (c.loader_position > 0) out << ", " << c.loader_position << " batches into the next epoch";
-    out << "\n";
-    out << "parameters: " << c.model.size() << " tensors, " << with_commas(parameter_count(c.model))
-        << " values\n";
-    out << "EMA weights: " << (c.model_ema.empty() ? "no" : "yes") << "\n";
-    out << "optimizer state: " << c.optimizer.size() << " parameters; learning rate "
-        << c.schedule_lr << ", loss normalizer " << c.loss_normalizer << "\n";
-    out << "ranks that wrote it: " << std::max<size_t>(1, c.rng_cpu_ranks.size()) << "\n";
-    out << "config:";
-    for (const char* key : {"dataset.input_dim", "dataset.num_classes", "dataset.max_seq_len",
-                            "model.backbone_arch", "model.embd_dim", "model.fpn_dim",
-                            "opt.epochs", "opt.warmup_epochs", "loader.batch_size"}) {
-      const auto v = train::stored_config_value(c.config_yaml, key);
-      if (v) out << " " << key << "=" << *v << ";";
-    }
-    out << "\n";
-  } else {
-    const model::NativeWeights w = model::read_native_weights(path);
-    out << "weights (" << (w.source.empty() ? "unknown source" : w.source) << ")\n";
-    if (w.epoch >= 0) out << "epoch " << w.epoch << "\n";
-    out << "parameters: " << w.model.size() << " tensors, " << with_commas(parameter_count(w.model))
-        << " values\n";
-    out << "EMA weights: " << (w.model_ema.empty() ? "no" : "yes") << "\n";
-  }
-  out << "size: " << size_text(path) << "\n";
-  return out.str();
 }
 
 std::string summarize_predictions(const std::string& path) {

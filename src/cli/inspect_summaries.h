@@ -1,14 +1,12 @@
-// What `asl inspect` prints for a checkpoint and for a prediction file.
+// What `asl inspect` prints for a prediction file (tensor-free).
 #pragma once
 
 #include <string>
 
 namespace asl::cli {
 
-// A native checkpoint (`asl train` or `asl import`): kind, source, epoch and step, parameter
-// count, EMA weights, optimizer state, the stored config's model-defining keys, file size.
-// Throws asl::Error naming the path for a file that is not one.
-std::string summarize_checkpoint(const std::string& path);
+// "1,234 bytes (0.0 MB)", or "?" when the size cannot be read.
+std::string size_text(const std::string& path);
 
 // A prediction or submission file: clips, predictions, score range, classes, and whether
 // both tasks hold the same lists.

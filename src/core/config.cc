@@ -434,7 +434,8 @@ void derive(Config& cfg, const std::string& source) {
         throw Error(source, "model.xl: no reference XLNet sizes for embedding width " +
                                 std::to_string(width) + " (sum of model.embd_dim)",
                     "set model.xl.n_head, model.xl.d_head and model.xl.d_inner, or use a width of "
-                    "256, 512, 1024 or 1536");
+                    "256, 512, 1024 or 1536; an actionformer_release config, which has no XLNet "
+                    "layer, needs model.use_xl: false");
       }
       if (!xl.n_head) xl.n_head = row->n_head;
       if (!xl.d_head) xl.d_head = row->d_head;

@@ -17,6 +17,15 @@ std::vector<std::string> split(std::string_view text, char sep);
 
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
 
+bool ends_with(std::string_view text, std::string_view suffix);
+
+// The text up to its first newline (a LibTorch message's first line; the rest is a stack
+// trace or source context).
+std::string first_line(std::string_view text);
+
+// A shape as Python prints a list: {2, 3} -> "[2, 3]".
+std::string shape_text(const std::vector<int64_t>& sizes);
+
 // An integer with thousands separators: 222065422 -> "222,065,422".
 std::string with_commas(int64_t n);
 

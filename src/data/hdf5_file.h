@@ -1,7 +1,7 @@
 // Small helpers over the HDF5 C API for the feature store: one process-wide lock (the serial
 // library is not thread-safe), handles that close themselves, errors turned into asl::Error
 // text, string/integer attributes in the layout h5py reads, and the IEEE half type that h5py
-// uses for numpy.float16. Private to the store (store.cc, pack.cc, load_bench.cc).
+// uses for numpy.float16. Private to the store (store_*.cc, pack.cc, load_bench.cc).
 #pragma once
 
 #include <hdf5.h>

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "core/fs.h"
 #include "core/progress.h"
 #include "data/annotations.h"
@@ -19,10 +20,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const char* const kSpecSyntax = "NAME=DIR[:per-clip|per-video]";
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 bool valid_stream_name(const std::string& name) {
   if (name.empty()) return false;

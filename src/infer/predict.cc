@@ -13,7 +13,7 @@
 #include "infer/decode.h"
 #include "infer/distributed.h"
 #include "model/asl_model.h"
-#include "model/state_dict.h"
+#include "model/native_checkpoint.h"
 #include "monitor/train_metrics.h"
 
 namespace asl::infer {

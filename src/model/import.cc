@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/strings.h"
 #include "model/asl_model.h"
-#include "model/state_dict.h"
+#include "model/native_checkpoint.h"
 
 namespace asl::model {
 namespace {

@@ -14,14 +14,14 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "core/fs.h"
+#include "model/native_checkpoint.h"
 
 namespace asl::train {
 namespace {
 
-constexpr int64_t kTrainVersion = 1;   // the `train` archive; the rest is model/state_dict.h's
-
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+constexpr int64_t kTrainVersion = 1;   // the `train` archive; the rest is model/native_checkpoint.h's
 
 void write_tensors(torch::serialize::OutputArchive& parent, const std::string& key,
                    const model::NamedTensors& tensors) {

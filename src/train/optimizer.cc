@@ -3,14 +3,11 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "model/layers.h"
 
 namespace asl::train {
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 bool no_decay(const std::string& full_name, const std::string& own_name,
               const torch::nn::Module& owner) {

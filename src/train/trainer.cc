@@ -20,7 +20,7 @@
 #include "core/progress.h"
 #include "data/loader.h"
 #include "data/sharding.h"
-#include "model/state_dict.h"
+#include "model/native_checkpoint.h"
 #include "monitor/train_metrics.h"
 #include "cluster/communicator.h"
 #include "cluster/gradient_buckets.h"

@@ -33,11 +33,13 @@ std::string slurp(const std::string& path) {
 
 }  // namespace
 
-RunResult run_asl(const std::vector<std::string>& args) {
+RunResult run_asl(const std::vector<std::string>& args) { return run_binary(ASL_BINARY, args); }
+
+RunResult run_binary(const std::string& binary, const std::vector<std::string>& args) {
   static int counter = 0;
   const std::string base = ::testing::TempDir() + "asl_run_" + std::to_string(getpid()) + "_" +
                            std::to_string(++counter);
-  std::string cmd = quote(ASL_BINARY);
+  std::string cmd = quote(binary);
   for (const auto& a : args) cmd += " " + quote(a);
   cmd += " >" + quote(base + ".out") + " 2>" + quote(base + ".err") + " </dev/null";
   const int status = std::system(cmd.c_str());

@@ -13,6 +13,8 @@ struct RunResult {
 };
 
 RunResult run_asl(const std::vector<std::string>& args);
+// The same for another executable (a copy of asl, asl-torch).
+RunResult run_binary(const std::string& binary, const std::vector<std::string>& args);
 
 // --set overrides that shrink configs/demo.yaml to a network that trains in seconds on a
 // `asl synth --classes 4 --features egovlp:16,internvideo:8 --write h5` dataset in `data_dir`.

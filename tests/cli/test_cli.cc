@@ -3,6 +3,9 @@
 
 #include "common/test_util.h"
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -13,8 +16,8 @@ namespace asl::testing {
 namespace {
 
 const std::string kConfigs = std::string(ASL_SOURCE_DIR) + "/configs/";
-const char* kSubcommands[] = {"convert", "synth", "pack",  "inspect", "train",
-                              "eval",    "infer", "score", "import",  "bench"};
+const char* kSubcommands[] = {"convert", "synth", "pack",   "inspect", "train", "eval",
+                              "infer",   "score", "import", "bench",   "report"};
 
 TEST(Cli, HelpListsEverySubcommand) {
   const RunResult r = run_asl({"--help"});
@@ -37,6 +40,52 @@ TEST(Cli, VersionNamesLibTorch) {
   EXPECT_EQ(r.code, 0);
   EXPECT_HAS(r.out, "asl ");
   EXPECT_HAS(r.out, "LibTorch ");
+}
+
+// `asl` itself loads no LibTorch and no MPI: its dynamic dependencies, as the loader
+// resolves them, name neither.
+TEST(Cli, AslLinksNeitherLibTorchNorMpi) {
+  const RunResult r = run_binary("ldd", {ASL_BINARY});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_HAS(r.out, "libc.so");
+  for (const char* lib : {"libtorch", "libc10", "libmpi", "libgomp"}) {
+    EXPECT_EQ(r.out.find(lib), std::string::npos) << lib << " in:\n" << r.out;
+  }
+  const RunResult torch = run_binary("ldd", {std::string(ASL_BINARY) + "-torch"});
+  EXPECT_HAS(torch.out, "libtorch");
+}
+
+// A tensor command goes to asl-torch with its whole command line: the options printed are
+// train's own, which only asl-torch registers.
+TEST(Cli, TensorCommandsRunInAslTorch) {
+  const RunResult help = run_asl({"train", "--help"});
+  EXPECT_EQ(help.code, 0) << help.err;
+  EXPECT_HAS(help.out, "--resume");
+  EXPECT_HAS(help.out, "--no-validation");
+  // Its usage errors are asl-torch's, with the same exit code and one line.
+  const RunResult bad = run_asl({"train", "--no-such-option"});
+  EXPECT_EQ(bad.code, 64);
+  EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
+  // inspect hands on only what needs tensors: a config's parameter counts.
+  const RunResult params = run_asl({"inspect", kConfigs + "demo.yaml", "--params"});
+  EXPECT_EQ(params.code, 0) << params.err;
+  EXPECT_HAS(params.out, "model (PtTransformer)");
+}
+
+// Without asl-torch beside it, a tensor command fails with one line naming it and the fix;
+// a tensor-free command still runs.
+TEST(Cli, AMissingAslTorchIsNamedWithTheFix) {
+  const std::string dir = ::testing::TempDir() + "asl_alone_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  const std::string alone = dir + "/asl";
+  std::filesystem::copy_file(ASL_BINARY, alone, std::filesystem::copy_options::overwrite_existing);
+  const RunResult r = run_binary(alone, {"train", kConfigs + "demo.yaml"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_HAS(r.err, dir + "/asl-torch: cannot start it");
+  EXPECT_HAS(r.err, "--target asl-torch");
+  EXPECT_EQ(run_binary(alone, {"inspect", kConfigs + "demo.yaml"}).code, 0);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Cli, NoSubcommandOrUnknownOneIsAUsageError) {

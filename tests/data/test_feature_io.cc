@@ -166,7 +166,7 @@ TEST(FeatureFixtures, UnsupportedFilesAreNamedWithAFix) {
   };
   const std::vector<Case> cases = {
       {"f32_legacy.pt", {"legacy", "torch.save(torch.load(path), path)"}},
-      {"dict.pt", {"holds a dict, not a tensor", "torch.save(t, path)"}},
+      {"dict.pt", {"holds a dict (keys 'features'), not a tensor", "torch.save(t, path)"}},
       {"dict2.pt", {"holds a dict (keys 'features', 'fps'), not a tensor", "torch.save(t, path)"}},
       {"f32_3d.pt", {"shape [2, 4, 3] (3-D)", "2-D"}},
       {"f64.pt", {"torch.float64", "float32 or torch.float16"}},
@@ -224,7 +224,7 @@ TEST(FeatureRoundTrip, Float16RoundsToNearestEven) {
   const std::string dir = temp_folder();
   const FeatureMatrix m = varied_matrix(29, 13);
   write_npy(dir + "/x.npy", m, DType::F16);
-  write_pt(dir + "/x.pt", m, DType::F16);  // LibTorch's own float -> half conversion
+  write_pt(dir + "/x.pt", m, DType::F16);  // LibTorch reads these back: tests/serialize
   const FeatureMatrix from_npy = read_npy(dir + "/x.npy");
   const FeatureMatrix from_pt = read_pt(dir + "/x.pt");
   ASSERT_EQ(from_npy.values.size(), m.values.size());

@@ -16,7 +16,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "model/import.h"
-#include "model/state_dict.h"
+#include "model/native_checkpoint.h"
 
 namespace asl::model {
 namespace {
@@ -40,7 +40,7 @@ NamedTensors reference_section(const std::string& section) {
   const TorchFile file(kGolden + "reference.pth.tar");
   NamedTensors out;
   for (const auto& [name, ref] : tensor_entries(file, *file.root().get(section), section)) {
-    out.emplace_back(name, file.load(*ref, name));
+    out.emplace_back(name, load_tensor(file, *ref, name));
   }
   return out;
 }
@@ -113,8 +113,8 @@ TEST(TorchFile, ReadsThePickleOfNestedPythonValues) {
   EXPECT_EQ(view->tensor->storage, base->tensor->storage);
   EXPECT_EQ(view->tensor->offset, 4);
   EXPECT_EQ(view->tensor->strides, (std::vector<int64_t>{4, 2}));
-  EXPECT_TRUE(f.load(*base->tensor, "base").equal(at::arange(12, at::kFloat).view({3, 4})));
-  const at::Tensor v = f.load(*view->tensor, "view");
+  EXPECT_TRUE(load_tensor(f, *base->tensor, "base").equal(at::arange(12, at::kFloat).view({3, 4})));
+  const at::Tensor v = load_tensor(f, *view->tensor, "view");
   EXPECT_TRUE(v.equal(at::tensor({4.f, 6.f, 8.f, 10.f}).view({2, 2})));
   EXPECT_TRUE(v.is_contiguous());
   EXPECT_EQ(v.storage().nbytes(), 4 * sizeof(float));  // owns only its own elements
@@ -122,14 +122,14 @@ TEST(TorchFile, ReadsThePickleOfNestedPythonValues) {
   // A one-key dict (SETITEM).
   const PyValue* one = root.get("one_key");
   ASSERT_TRUE(one && one->entries.size() == 1);
-  EXPECT_TRUE(f.load(*one->get("only")->tensor, "only").equal(at::tensor({1.5f})));
+  EXPECT_TRUE(load_tensor(f, *one->get("only")->tensor, "only").equal(at::tensor({1.5f})));
 
   // A state_dict: OrderedDict with _metadata (BUILD); the metadata is not an entry.
   const NamedTensorRefs state = tensor_entries(f, *root.get("state"), "state");
   ASSERT_EQ(state.size(), 2u);
   EXPECT_EQ(state[0].first, "weight");
-  EXPECT_TRUE(f.load(*state[0].second, "w").equal(at::arange(6, at::kFloat).view({3, 2}) / 4));
-  EXPECT_TRUE(f.load(*state[1].second, "b").equal(at::tensor({-1.f, 0.f, 1.f})));
+  EXPECT_TRUE(load_tensor(f, *state[0].second, "w").equal(at::arange(6, at::kFloat).view({3, 2}) / 4));
+  EXPECT_TRUE(load_tensor(f, *state[1].second, "b").equal(at::tensor({-1.f, 0.f, 1.f})));
 
   const PyValue* numbers = root.get("numbers");
   ASSERT_TRUE(numbers && numbers->kind == PyValue::Kind::kList);
@@ -158,9 +158,9 @@ TEST(TorchFile, ReadsThePickleOfNestedPythonValues) {
   // An object of a class the reader does not model stays an opaque object.
   EXPECT_EQ(root.get("object")->describe(), "an object of class torch.device");
 
-  EXPECT_TRUE(f.load(*root.get("half")->tensor, "half").equal(at::tensor({1.f, -2.f}).to(at::kHalf)));
-  EXPECT_EQ(f.load(*root.get("empty")->tensor, "empty").sizes(), (std::vector<int64_t>{0, 3}));
-  const at::Tensor l = f.load(*root.get("long")->tensor, "long");
+  EXPECT_TRUE(load_tensor(f, *root.get("half")->tensor, "half").equal(at::tensor({1.f, -2.f}).to(at::kHalf)));
+  EXPECT_EQ(load_tensor(f, *root.get("empty")->tensor, "empty").sizes(), (std::vector<int64_t>{0, 3}));
+  const at::Tensor l = load_tensor(f, *root.get("long")->tensor, "long");
   EXPECT_EQ(l[0].item<int64_t>(), -3);
   EXPECT_EQ(l[1].item<int64_t>(), int64_t{1} << 40);
 
@@ -179,7 +179,7 @@ TEST(TorchFile, ReadsWhatLibTorchWrites) {
   ASSERT_EQ(refs.size(), 3u);
   for (size_t i = 0; i < refs.size(); ++i) {
     EXPECT_EQ(refs[i].first, state[i].first);
-    EXPECT_TRUE(f.load(*refs[i].second, refs[i].first).equal(state[i].second)) << refs[i].first;
+    EXPECT_TRUE(load_tensor(f, *refs[i].second, refs[i].first).equal(state[i].second)) << refs[i].first;
   }
 }
 
@@ -198,7 +198,7 @@ TEST(TorchFile, ReadsTheZip64EndRecord) {
   const NamedTensorRefs refs = tensor_entries(f, *f.root().get("state_dict"), "state_dict");
   const NamedTensors expected = reference_section("state_dict");
   ASSERT_EQ(refs.size(), expected.size());
-  EXPECT_TRUE(f.load(*refs.back().second, "last").equal(expected.back().second));
+  EXPECT_TRUE(load_tensor(f, *refs.back().second, "last").equal(expected.back().second));
 }
 
 TEST(TorchFile, BadFilesNameThePathAndTheProblem) {
@@ -211,7 +211,7 @@ TEST(TorchFile, BadFilesNameThePathAndTheProblem) {
 
   const std::string text = temp_path("text.pt");
   write_bytes(text, "epoch: 7\n");
-  EXPECT_NE(error_of([&] { TorchFile f(text); }).find("not a file written by torch.save"),
+  EXPECT_NE(error_of([&] { TorchFile f(text); }).find("not a PyTorch file written by torch.save"),
             std::string::npos);
 
   const std::string legacy = temp_path("legacy.pt");
@@ -228,13 +228,13 @@ TEST(TorchFile, BadFilesNameThePathAndTheProblem) {
   const TorchFile intact(kGolden + "golden.pt");
   const TensorRef& feats = *intact.root().get("input.feats")->tensor;
   std::string flipped = golden;
-  const size_t at = golden.find(std::string(static_cast<const char*>(intact.load(feats, "f").data_ptr()), 64));
+  const size_t at = golden.find(std::string(static_cast<const char*>(load_tensor(intact, feats, "f").data_ptr()), 64));
   ASSERT_NE(at, std::string::npos);
   flipped[at + 10] = static_cast<char>(flipped[at + 10] ^ 0x40);
   const std::string corrupted = temp_path("corrupted.pt");
   write_bytes(corrupted, flipped);
   const std::string e2 = error_of([&] { read_tensor_dict(corrupted); });
-  EXPECT_NE(e2.find(corrupted + ": is corrupted: the data of its zip record data/"), std::string::npos) << e2;
+  EXPECT_NE(e2.find(corrupted + ": is corrupted: the data of its zip record golden/data/"), std::string::npos) << e2;
   EXPECT_NE(e2.find("CRC-32"), std::string::npos) << e2;
 }
 

@@ -12,7 +12,7 @@
 #include "common/test_util.h"
 #include "core/error.h"
 #include "core/fs.h"
-#include "model/state_dict.h"
+#include "model/native_checkpoint.h"
 #include "train/checkpoint.h"
 
 namespace asl::train {

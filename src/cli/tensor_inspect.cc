@@ -1,0 +1,68 @@
+// The tensor parts of `asl inspect` (commands.h), in asl-torch.
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/inspect_summaries.h"
+#include "core/config.h"
+#include "core/strings.h"
+#include "model/native_checkpoint.h"
+#include "model/summary.h"
+#include "train/checkpoint.h"
+
+namespace asl::cli {
+namespace {
+
+int64_t parameter_count(const model::NamedTensors& tensors) {
+  int64_t n = 0;
+  for (const auto& [name, t] : tensors) n += t.numel();
+  return n;
+}
+
+}  // namespace
+
+// A native checkpoint (`asl train` or `asl import`): kind, source, epoch and step, parameter
+// count, EMA weights, optimizer state, the stored config's model-defining keys, file size.
+// Throws asl::Error naming the path for a file that is not one.
+std::string inspect_checkpoint(const std::string& path) {
+  std::ostringstream out;
+  if (train::is_training_checkpoint(path)) {
+    const train::TrainingCheckpoint c = train::read_checkpoint(path);
+    out << "training checkpoint (" << c.source << ")\n";
+    out << "epoch " << c.epoch << " completed, global step " << c.global_step;
+    if (c.loader_position > 0) out << ", " << c.loader_position << " batches into the next epoch";
+    out << "\n";
+    out << "parameters: " << c.model.size() << " tensors, " << with_commas(parameter_count(c.model))
+        << " values\n";
+    out << "EMA weights: " << (c.model_ema.empty() ? "no" : "yes") << "\n";
+    out << "optimizer state: " << c.optimizer.size() << " parameters; learning rate "
+        << c.schedule_lr << ", loss normalizer " << c.loss_normalizer << "\n";
+    out << "ranks that wrote it: " << std::max<size_t>(1, c.rng_cpu_ranks.size()) << "\n";
+    out << "config:";
+    for (const char* key : {"dataset.input_dim", "dataset.num_classes", "dataset.max_seq_len",
+                            "model.backbone_arch", "model.embd_dim", "model.fpn_dim",
+                            "opt.epochs", "opt.warmup_epochs", "loader.batch_size"}) {
+      const auto v = train::stored_config_value(c.config_yaml, key);
+      if (v) out << " " << key << "=" << *v << ";";
+    }
+    out << "\n";
+  } else {
+    const model::NativeWeights w = model::read_native_weights(path);
+    out << "weights (" << (w.source.empty() ? "unknown source" : w.source) << ")\n";
+    if (w.epoch >= 0) out << "epoch " << w.epoch << "\n";
+    out << "parameters: " << w.model.size() << " tensors, " << with_commas(parameter_count(w.model))
+        << " values\n";
+    out << "EMA weights: " << (w.model_ema.empty() ? "no" : "yes") << "\n";
+  }
+  out << "size: " << size_text(path) << "\n";
+  return out.str();
+}
+
+std::string inspect_parameters(const std::string& config,
+                               const std::vector<std::string>& overrides) {
+  return model::summarize_parameters(config::load_config(config, overrides)).text;
+}
+
+}  // namespace asl::cli

@@ -1,0 +1,320 @@
+// The feature store's reader: one file or a shard index; safe from several threads.
+#include "data/store.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iomanip>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "data/half_batch.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/strings.h"
+#include "data/store_format.h"
+
+namespace asl::data {
+namespace {
+
+namespace fs = std::filesystem;
+using h5::Handle;
+using namespace store_format;
+
+// Names of the root group's links, in creation order when the file tracks it (files this
+// program writes do), else by name.
+std::vector<std::string> root_links(hid_t file, const std::string& path) {
+  Handle root(H5Gopen2(file, "/", H5P_DEFAULT), H5Gclose);
+  Handle gcpl(root.valid() ? H5Gget_create_plist(root.get()) : -1, H5Pclose);
+  unsigned order_flags = 0;
+  if (gcpl.valid()) H5Pget_link_creation_order(gcpl.get(), &order_flags);
+  const H5_index_t index =
+      (order_flags & H5P_CRT_ORDER_INDEXED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
+  std::vector<std::string> names;
+  auto collect = [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+    static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+    return 0;
+  };
+  hsize_t idx = 0;
+  if (!root.valid() || H5Literate(root.get(), index, H5_ITER_INC, &idx, collect, &names) < 0) {
+    throw Error(path, "cannot list the clips: " + h5::last_error(),
+                "the file is truncated or damaged; re-create it with asl pack");
+  }
+  return names;
+}
+
+int64_t root_link_count(hid_t file, const std::string& path) {
+  H5G_info_t info;
+  if (H5Gget_info(file, &info) < 0) {
+    throw Error(path, "cannot list the clips: " + h5::last_error(),
+                "the file is truncated or damaged; re-create it with asl pack");
+  }
+  return static_cast<int64_t>(info.nlinks);
+}
+
+bool same_layout(const StoreInfo& a, const StoreInfo& b) {
+  if (a.dtype != b.dtype || a.streams.size() != b.streams.size()) return false;
+  for (size_t i = 0; i < a.streams.size(); ++i) {
+    if (a.streams[i].name != b.streams[i].name || a.streams[i].dim != b.streams[i].dim) {
+      return false;
+    }
+  }
+  return a.num_shards == b.num_shards;
+}
+
+}  // namespace
+
+struct StoreReader::Impl {
+  std::string path;
+  StoreInfo info;
+  std::vector<std::string> shard_paths;  // data files; shard_paths[0] == path when unsharded
+  std::vector<Handle> shard_files;
+  std::vector<std::string> order;        // clip ids as packed
+  std::unordered_map<std::string, int32_t> shard_of;
+  Handle mem_half;
+
+  ~Impl() {
+    h5::Lock lock;
+    shard_files.clear();
+    mem_half.reset();
+  }
+
+  int32_t find_shard(const std::string& clip_id) const {
+    const auto it = shard_of.find(clip_id);
+    if (it == shard_of.end()) {
+      throw Error(clip_where(path, clip_id), "clip is not in the store (" +
+                                                 std::to_string(order.size()) + " clips)",
+                  "check the clip id, or re-pack the store from the annotations you use");
+    }
+    return it->second;
+  }
+
+  void open(const std::string& store_path) {
+    path = store_path;
+    h5::Lock lock;
+    mem_half = mem_half_type();
+    Handle first = open_h5_file(path);
+    Header head = read_header(first.get(), path);
+    info = head.info;
+    if (head.shard_files.empty()) {
+      if (info.num_shards != 1) {
+        throw Error(path, "this is shard " + std::to_string(head.shard_index) + " of a " +
+                              std::to_string(info.num_shards) + "-shard store",
+                    "open the store's index file instead");
+      }
+      order = root_links(first.get(), path);
+      if (static_cast<int64_t>(order.size()) != info.num_clips) {
+        throw Error(path, "holds " + std::to_string(order.size()) + " clips but its header says " +
+                              std::to_string(info.num_clips),
+                    "the file is incomplete or damaged; re-create it with asl pack");
+      }
+      for (const auto& id : order) shard_of.emplace(id, 0);
+      shard_paths = {path};
+      shard_files.push_back(std::move(first));
+      return;
+    }
+    open_shards(first.get(), head);
+  }
+
+  void open_shards(hid_t index, const Header& head) {
+    const std::string damaged = "the index is damaged; re-create the store with asl pack";
+    if (static_cast<int64_t>(head.shard_files.size()) != info.num_shards) {
+      throw Error(path, "the index lists " + std::to_string(head.shard_files.size()) +
+                            " shard files for " + std::to_string(info.num_shards) + " shards",
+                  damaged);
+    }
+    std::vector<int64_t> table;
+    try {
+      if (!h5::read_strings_dataset(index, kIndexClipIds, order) ||
+          !h5::read_ints_dataset(index, kIndexClipShard, table)) {
+        throw Error(path, "the index has no clip table", damaged);
+      }
+    } catch (const h5::Failure& e) {
+      throw Error(path, std::string("cannot read the clip table: ") + e.what(), damaged);
+    }
+    if (order.size() != table.size() || static_cast<int64_t>(order.size()) != info.num_clips) {
+      throw Error(path, "the clip table has " + std::to_string(order.size()) + " ids and " +
+                            std::to_string(table.size()) + " shard numbers for " +
+                            std::to_string(info.num_clips) + " clips",
+                  damaged);
+    }
+    std::vector<int64_t> per_shard(static_cast<size_t>(info.num_shards), 0);
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (table[i] < 0 || table[i] >= info.num_shards) {
+        throw Error(clip_where(path, order[i]),
+                    "shard number " + std::to_string(table[i]) + " out of range", damaged);
+      }
+      shard_of.emplace(order[i], static_cast<int32_t>(table[i]));
+      ++per_shard[static_cast<size_t>(table[i])];
+    }
+    const fs::path folder = fs::path(path).parent_path();
+    for (size_t i = 0; i < head.shard_files.size(); ++i) {
+      const std::string& name = head.shard_files[i];
+      const std::string shard_path = (folder / name).string();
+      if (name.empty() || name.find('/') != std::string::npos) {
+        throw Error(path, "bad shard file name '" + name + "'", damaged);
+      }
+      if (!path_exists(shard_path)) {
+        throw Error(shard_path, "shard " + std::to_string(i) + " of the store " + path +
+                                    " is missing",
+                    "the store is incomplete; re-create it with asl pack");
+      }
+      Handle file = open_h5_file(shard_path);
+      const Header sh = read_header(file.get(), shard_path);
+      if (!same_layout(sh.info, info) || sh.shard_index != static_cast<int64_t>(i) ||
+          !sh.shard_files.empty()) {
+        throw Error(shard_path, "does not match the index " + path + " (streams, dtype or shard "
+                                "number differ)",
+                    "the store was mixed with another one; re-create it with asl pack");
+      }
+      const int64_t links = root_link_count(file.get(), shard_path);
+      if (sh.info.num_clips != per_shard[i] || links != per_shard[i]) {
+        throw Error(shard_path, "holds " + std::to_string(links) + " clips, the index expects " +
+                                    std::to_string(per_shard[i]),
+                    "the store is incomplete or damaged; re-create it with asl pack");
+      }
+      shard_paths.push_back(shard_path);
+      shard_files.push_back(std::move(file));
+    }
+  }
+
+  // Opens clip/stream; checks it is a 2-D float dataset of the stream's dimension. Under Lock.
+  Handle open_dataset(const std::string& clip_id, int64_t stream, int64_t& rows,
+                      size_t& elem) const {
+    const int32_t shard = find_shard(clip_id);
+    const std::string& file_path = shard_paths[static_cast<size_t>(shard)];
+    const hid_t file = shard_files[static_cast<size_t>(shard)].get();
+    const StreamInfo& si = info.streams[static_cast<size_t>(stream)];
+    const std::string where = stream_where(file_path, clip_id, si.name);
+    const std::string name = clip_id + "/" + si.name;
+    Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!ds.valid()) {
+      const std::string detail = h5::last_error();
+      if (H5Lexists(file, clip_id.c_str(), H5P_DEFAULT) <= 0) {
+        throw Error(clip_where(file_path, clip_id), "the clip's group is missing: " + detail,
+                    "the file is damaged; re-create it with asl pack");
+      }
+      throw Error(where, "the stream's dataset is missing or unreadable: " + detail,
+                  "the file is damaged; re-create it with asl pack");
+    }
+    Handle space(H5Dget_space(ds.get()), H5Sclose);
+    Handle type(H5Dget_type(ds.get()), H5Tclose);
+    hsize_t dims[2] = {0, 0};
+    const int rank = space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
+    if (rank != 2) {
+      throw Error(where, "the dataset has " + std::to_string(rank) + " dimensions, expected 2 (T x D)",
+                  "the file is damaged; re-create it with asl pack");
+    }
+    H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+    if (static_cast<int64_t>(dims[1]) != si.dim) {
+      throw Error(where, "the dataset is " + std::to_string(dims[0]) + " x " +
+                             std::to_string(dims[1]) + ", the stream's dimension is " +
+                             std::to_string(si.dim),
+                  "the file is damaged; re-create it with asl pack");
+    }
+    elem = type.valid() && H5Tget_class(type.get()) == H5T_FLOAT ? H5Tget_size(type.get()) : 0;
+    if (elem != 2 && elem != 4) {
+      throw Error(where, "the dataset is not float16 or float32",
+                  "the file is damaged; re-create it with asl pack");
+    }
+    rows = static_cast<int64_t>(dims[0]);
+    return ds;
+  }
+
+  FeatureMatrix read(const std::string& clip_id, int64_t stream) const {
+    if (stream < 0 || stream >= static_cast<int64_t>(info.streams.size())) {
+      throw Error(path, "stream number " + std::to_string(stream) + " out of range");
+    }
+    int64_t rows = 0;
+    size_t elem = 0;
+    Handle ds;
+    {
+      h5::Lock lock;
+      ds = open_dataset(clip_id, stream, rows, elem);
+    }
+    // Allocated (and zeroed) without the lock, so that other threads can read meanwhile.
+    FeatureMatrix m(rows, info.streams[static_cast<size_t>(stream)].dim);
+    const bool halves = elem == 2;
+    if (!m.values.empty()) {
+      // float16: the raw half bits land in the back half of the output buffer and are
+      // widened in place below, without the lock. HDF5's own float16 -> float conversion
+      // is about 70x slower (docs/store.md).
+      unsigned char* dest = reinterpret_cast<unsigned char*>(m.values.data());
+      if (halves) dest += 2 * m.values.size();  // the last 2n of the 4n bytes
+      h5::Lock lock;
+      if (H5Dread(ds.get(), halves ? mem_half.get() : H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL,
+                  H5P_DEFAULT, dest) < 0) {
+        const int32_t shard = shard_of.at(clip_id);
+        throw Error(stream_where(shard_paths[static_cast<size_t>(shard)], clip_id,
+                                 info.streams[static_cast<size_t>(stream)].name),
+                    "cannot read the features: " + h5::last_error(),
+                    "the file is truncated or damaged; re-create it with asl pack");
+      }
+      ds.reset();
+    }
+    if (halves) expand_halves_in_place(m.values.data(), m.values.size());
+    return m;
+  }
+};
+
+StoreReader::StoreReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  impl_->open(path);
+}
+
+StoreReader::~StoreReader() = default;
+
+const StoreInfo& StoreReader::info() const { return impl_->info; }
+
+bool StoreReader::has_clip(const std::string& clip_id) const {
+  return impl_->shard_of.count(clip_id) > 0;
+}
+
+std::vector<std::string> StoreReader::clip_ids() const { return impl_->order; }
+
+int64_t StoreReader::stream_index(const std::string& name) const {
+  const auto& streams = impl_->info.streams;
+  for (size_t i = 0; i < streams.size(); ++i) {
+    if (streams[i].name == name) return static_cast<int64_t>(i);
+  }
+  std::vector<std::string> names;
+  for (const auto& s : streams) names.push_back(s.name);
+  throw Error(impl_->path, "no feature stream '" + name + "' in the store",
+              "its streams are: " + join(names, ", "));
+}
+
+FeatureMatrix StoreReader::read(const std::string& clip_id, int64_t stream) const {
+  return impl_->read(clip_id, stream);
+}
+
+std::vector<FeatureMatrix> StoreReader::read_clip(const std::string& clip_id) const {
+  std::vector<FeatureMatrix> out;
+  out.reserve(impl_->info.streams.size());
+  for (size_t s = 0; s < impl_->info.streams.size(); ++s) {
+    out.push_back(impl_->read(clip_id, static_cast<int64_t>(s)));
+  }
+  return out;
+}
+
+int64_t StoreReader::rows(const std::string& clip_id, int64_t stream) const {
+  if (stream < 0 || stream >= static_cast<int64_t>(impl_->info.streams.size())) {
+    throw Error(impl_->path, "stream number " + std::to_string(stream) + " out of range");
+  }
+  h5::Lock lock;
+  int64_t rows = 0;
+  size_t elem = 0;
+  impl_->open_dataset(clip_id, stream, rows, elem);
+  return rows;
+}
+
+std::vector<std::string> StoreReader::files() const {
+  std::vector<std::string> out;
+  if (impl_->info.num_shards > 1) out.push_back(impl_->path);
+  out.insert(out.end(), impl_->shard_paths.begin(), impl_->shard_paths.end());
+  return out;
+}
+
+}  // namespace asl::data

@@ -16,6 +16,7 @@ update. CI never runs it. Python with torch 1.13 (Debian's python3-torch).
 """
 import argparse
 import ast
+import json
 import os
 import statistics
 import subprocess
@@ -60,6 +61,12 @@ def synthetic_videos(cfg, batch, lengths):
     return videos
 
 
+def write_json(path, values):
+    if path:
+        with open(path, "w") as f:
+            json.dump(values, f)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("config")
@@ -68,6 +75,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--json", help="also write the medians (seconds) to this JSON file")
     args = ap.parse_args()
     config_path = os.path.abspath(args.config)
     torch.set_num_threads(args.threads)
@@ -113,6 +121,7 @@ def main():
                     times.append(time.perf_counter() - t0)
         print("reference infer: network %.3f s per clip (median of %d)" %
               (statistics.median(times), args.repeat))
+        write_json(args.json, {"network_s": statistics.median(times)})
         return
 
     env = {"torch": torch, "optim": torch.optim, "MaskedConv1D": MaskedConv1D, "Scale": Scale,
@@ -156,6 +165,8 @@ def main():
           "EMA %.3f  step (no EMA) %.3f s (median of %d)" %
           (med["forward_loss"], med["backward"], med["clip"], med["optimizer"], med["ema"], step,
            args.repeat))
+    write_json(args.json, {"step_without_ema_s": step, "ema_s": med["ema"],
+                           "step_s": step + med["ema"]})
 
 
 if __name__ == "__main__":

@@ -222,11 +222,14 @@ int run_quietly(const std::vector<std::string>& argv) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// This process's binary when it is `asl` (so the command can be timed as users run it).
+// The `asl` binary beside this process's (asl-torch runs the benchmarks), so that the command
+// is timed as users run it; "" when there is none.
 std::string asl_binary() {
   std::error_code ec;
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  return !ec && self.filename() == "asl" ? self.string() : "";
+  if (ec) return "";
+  const fs::path asl = self.parent_path() / "asl";
+  return fs::exists(asl, ec) ? asl.string() : "";
 }
 
 std::string today() {

@@ -629,6 +629,7 @@ void validate(const Config& cfg, const std::string& source) {
   v.require(o.schedule_type == "cosine", "opt.schedule_type",
             "multistep is not implemented in this project",
             "use cosine (with warm-up), as every Ego4D config of the reference does");
+  v.one_of(o.amp, {"off", "bf16", "fp16"}, "opt.amp");
   v.require(o.learning_rate > 0, "opt.learning_rate", "must be positive");
   v.require(o.weight_decay >= 0, "opt.weight_decay", "must be >= 0");
   v.require(o.ema_decay >= 0 && o.ema_decay < 1, "opt.ema_decay", "must be in [0, 1)");

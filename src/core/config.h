@@ -276,6 +276,11 @@ struct OptConfig : Section {
   std::vector<int64_t> schedule_steps;
   double schedule_gamma = 0.1;
   double ema_decay = 0.999;               // this project's key: the reference fixes 0.999
+  // This project's keys. amp: off | bf16 | fp16 (autocast of the forward pass; fp16 adds
+  // dynamic loss scaling and needs a CUDA device). tf32: allow TF32 in CUDA matmuls and
+  // convolutions (false leaves LibTorch's defaults, as the reference runs).
+  std::string amp = "off";
+  bool tf32 = false;
 
   template <class V>
   void visit(V& v) {
@@ -290,6 +295,8 @@ struct OptConfig : Section {
     v("schedule_steps", schedule_steps);
     v("schedule_gamma", schedule_gamma);
     v("ema_decay", ema_decay);
+    v("amp", amp);
+    v("tf32", tf32);
   }
 };
 

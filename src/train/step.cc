@@ -7,6 +7,7 @@
 
 #include "cluster/communicator.h"
 #include "cluster/gradient_buckets.h"
+#include "core/error.h"
 #include "train/optimizer.h"
 
 namespace asl::train {
@@ -29,7 +30,20 @@ TrainStep::TrainStep(const config::Config& cfg, model::PtTransformer model,
       target_options_(model::target_options(cfg.train_cfg, cfg.dataset.num_classes)),
       loss_options_(model::loss_options(cfg.train_cfg, cfg.dataset.num_classes)),
       params_(model_->parameters()),
-      device_(params_.empty() ? at::Device(at::kCPU) : params_.front().device()) {}
+      device_(params_.empty() ? at::Device(at::kCPU) : params_.front().device()),
+      amp_dtype_(amp_dtype(cfg.opt.amp)) {
+  if (amp_dtype_ == at::kHalf) {
+    if (!device_.is_cuda()) {
+      throw Error("opt.amp", "fp16 needs a CUDA device; on the CPU LibTorch autocasts to bfloat16 only",
+                  "use opt.amp: bf16 (or off) on the CPU");
+    }
+    scaler_.emplace();
+  }
+  if (device_.is_cuda() && cfg.opt.tf32) {
+    at::globalContext().setAllowTF32CuBLAS(true);
+    at::globalContext().setAllowTF32CuDNN(true);
+  }
+}
 
 void TrainStep::set_data_parallel(cluster::Communicator* comm, cluster::GradientBuckets* buckets) {
   comm_ = comm;
@@ -45,8 +59,15 @@ StepResult TrainStep::run(const data::Batch& batch, bool stop_requested) {
 
   auto t0 = std::chrono::steady_clock::now();
   // The loader's batches are on the CPU; on the CPU these are no-ops.
-  const model::NetworkOutputs out =
-      model_->forward(batch.feats.to(device_), batch.masks.to(device_));
+  model::NetworkOutputs out;
+  {
+    const AutocastScope autocast(device_.type(), amp_dtype_);
+    out = model_->forward(batch.feats.to(device_), batch.masks.to(device_));
+  }
+  if (amp_dtype_ != at::kFloat) {  // the losses in float32
+    for (auto& t : out.cls_logits) t = t.to(at::kFloat);
+    for (auto& t : out.offsets) t = t.to(at::kFloat);
+  }
   std::vector<at::Tensor> segments, labels;
   for (const auto& item : batch.items) {
     segments.push_back(item.segments.to(device_));
@@ -73,9 +94,10 @@ StepResult TrainStep::run(const data::Batch& batch, bool stop_requested) {
   r.times.forward_loss = seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();
+  const double loss_scale = scaler_ ? scaler_->scale() : 1.0;
   if (parallel) {
     // Each rank's loss is its share of the global sum; the all-reduce averages, so scale by N.
-    (losses.final_loss * static_cast<double>(comm_->size())).backward();
+    (losses.final_loss * (static_cast<double>(comm_->size()) * loss_scale)).backward();
     const auto wait0 = std::chrono::steady_clock::now();
     if (buckets_->hooks_attached()) {
       buckets_->finish();
@@ -83,9 +105,13 @@ StepResult TrainStep::run(const data::Batch& batch, bool stop_requested) {
       buckets_->synchronize();
     }
     r.times.allreduce_wait = seconds_since(wait0);
+  } else if (scaler_) {
+    (losses.final_loss * loss_scale).backward();
   } else {
     losses.final_loss.backward();
   }
+  // Gradients are averaged over ranks, so every rank finds the same overflow.
+  const bool overflow = scaler_ && !scaler_->unscale(params_);
   r.times.backward = seconds_since(t0);
 
   // The global losses before the update, so that every rank decides alike on a NaN/Inf.
@@ -110,11 +136,14 @@ StepResult TrainStep::run(const data::Batch& batch, bool stop_requested) {
   }
   r.times.clip = seconds_since(t0);
   // Gradients are averaged, so the norm is the same on every rank, as is the loss sum.
-  r.nonfinite = !std::isfinite(r.final_loss) || !std::isfinite(r.grad_norm);
+  r.nonfinite = !std::isfinite(r.final_loss) || (!overflow && !std::isfinite(r.grad_norm));
+  r.overflow = overflow && !r.nonfinite;
+  const bool update = !r.nonfinite && !r.overflow;
+  if (scaler_) scaler_->update(overflow);
 
   t0 = std::chrono::steady_clock::now();
   r.lr = schedule_.lr();
-  if (!r.nonfinite) {
+  if (update) {
     set_learning_rate(*optimizer_, r.lr);
     optimizer_->step();
   }
@@ -122,7 +151,7 @@ StepResult TrainStep::run(const data::Batch& batch, bool stop_requested) {
   r.times.optimizer = seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();
-  if (!r.nonfinite) ema_->update(*model_);
+  if (update) ema_->update(*model_);
   r.times.ema = seconds_since(t0);
 
   r.num_pos = num_pos;

@@ -6,6 +6,7 @@
 #include <torch/optim/adamw.h>
 
 #include <memory>
+#include <optional>
 
 #include "core/config.h"
 #include "data/loader.h"
@@ -13,6 +14,7 @@
 #include "model/losses.h"
 #include "model/targets.h"
 #include "train/ema.h"
+#include "train/precision.h"
 #include "train/schedule.h"
 
 namespace asl::cluster {
@@ -42,6 +44,9 @@ struct StepResult {
   // The loss or the gradient norm was NaN/Inf (the same on every rank: both are global);
   // the update was skipped (train_cfg.on_nonfinite).
   bool nonfinite = false;
+  // opt.amp fp16: the gradients overflowed at this loss scale; the update was skipped and the
+  // scale halved (not a NaN/Inf of the loss: train_cfg.on_nonfinite does not apply).
+  bool overflow = false;
   StepTimes times;            // backward includes the gradient all-reduce
 };
 
@@ -78,6 +83,8 @@ class TrainStep {
   model::LossOptions loss_options_;
   std::vector<at::Tensor> params_;
   at::Device device_;  // the model's: batches go there, loss values come back to the CPU
+  at::ScalarType amp_dtype_;           // Float: no autocast
+  std::optional<LossScaler> scaler_;   // opt.amp fp16 only
   cluster::Communicator* comm_ = nullptr;
   cluster::GradientBuckets* buckets_ = nullptr;
 };

@@ -448,6 +448,10 @@ void Trainer::run() {
                              {"samples_per_s", elapsed > 0 ? batch->items.size() * world_ / elapsed : 0.0},
                              {"data_wait_s", data_wait}};
       if (r.nonfinite) line["skipped"] = true;
+      if (r.overflow) {  // opt.amp fp16: an expected event, the loss scale adapts
+        line["skipped"] = true;
+        line["overflow"] = true;
+      }
       if (is_root()) {
         log << line.dump() << "\n";
         log.flush();

@@ -1,6 +1,7 @@
 #include "bench/model_bench.h"
 
 #include <sys/resource.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -88,6 +89,10 @@ std::string run_model_bench(const ModelBenchOptions& o) {
       ema.push_back(r.times.ema);
       total.push_back(r.times.total());
     }
+    if (!o.profile_out.empty()) {
+      const torch::autograd::profiler::RecordProfile profile(o.profile_out);
+      step.run(batch);
+    }
     const double step_wo_ema = median(total) - median(ema);
     std::printf("  forward+loss   %8.3f s\n  backward       %8.3f s\n  clip           %8.3f s\n"
                 "  AdamW+schedule %8.3f s\n  EMA update     %8.3f s\n  step (no EMA)  %8.3f s\n"
@@ -132,6 +137,10 @@ std::string run_model_bench(const ModelBenchOptions& o) {
       decode.push_back(t_dec);
       suppress.push_back(t_nms);
       total.push_back(t_net + t_dec + t_nms);
+    }
+    if (!o.profile_out.empty()) {
+      const torch::autograd::profiler::RecordProfile profile(o.profile_out);
+      net->forward(batch.feats, batch.masks);
     }
     std::printf("  network        %8.3f s\n  decoding       %8.3f s (%zu candidates)\n"
                 "  NMS, seconds   %8.3f s (%zu kept)\n  per clip       %8.3f s\n"

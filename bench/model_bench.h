@@ -16,6 +16,9 @@ struct ModelBenchOptions {
   int warmup = 1;              // unmeasured iterations first
   int threads = 2;             // LibTorch intra-op threads
   std::string json_out;
+  // When set, one more iteration runs under LibTorch's profiler, which writes its events
+  // there (Chrome trace JSON; bench/profile_summary.py lists the operations by self time).
+  std::string profile_out;
 };
 
 // Prints a table; returns the results as JSON text.

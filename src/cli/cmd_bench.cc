@@ -17,7 +17,7 @@ namespace asl::cli {
 
 void add_bench(CLI::App& app) {
   struct Args {
-    std::string config, what, json, work_dir = "runs/bench-load";
+    std::string config, what, json, profile, work_dir = "runs/bench-load";
     int repeat = 5;
     int64_t clips = 32;
     int threads = 2;
@@ -29,6 +29,8 @@ void add_bench(CLI::App& app) {
   sub->add_option("--what", a->what, "what to measure")->required()
       ->check(CLI::IsMember({"train", "infer", "nms", "score", "load", "allreduce", "metrics"}));
   sub->add_option("--json", a->json, "results JSON to write");
+  sub->add_option("--profile", a->profile,
+                  "train/infer: one more iteration under LibTorch's profiler, its trace written here");
   sub->add_option("--repeat", a->repeat, "repetitions (the median is reported)")
       ->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--clips", a->clips, "load: clips to read")->capture_default_str();
@@ -51,6 +53,7 @@ void add_bench(CLI::App& app) {
       if (a->config.empty()) throw Error("asl bench", "--what " + a->what + " needs a CONFIG");
       train::ModelBenchOptions o = model_bench(a->what);
       o.json_out = a->json;
+      o.profile_out = a->profile;
       train::run_model_bench(o);
       return;
     }

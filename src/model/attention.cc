@@ -1,5 +1,7 @@
 #include "model/attention.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 #include <limits>
 #include <string>
@@ -79,6 +81,14 @@ at::Tensor MaskedMHCAImpl::global_attention(const at::Tensor& q, const at::Tenso
                                             const at::Tensor& v, const at::Tensor& kv_mask) {
   using torch::indexing::None;
   using torch::indexing::Slice;
+  // Long sequences: one block of query rows at a time (model/parallel_gemm.h); not with
+  // dropout on the attention weights (the reference fixes it at 0).
+  const int64_t T = q.size(2);
+  if ((!is_training() || options_.attn_pdrop == 0.0) &&
+      attention_in_blocks(2 * q.size(0) * q.size(1) * T * T * q.size(3))) {
+    const at::Tensor blocked = blocked_attention(q * scale_, k, v, kv_mask, at::get_num_threads());
+    if (blocked.defined()) return blocked;
+  }
   at::Tensor att = parallel_matmul(q * scale_, k.transpose(-2, -1));
   att = att.masked_fill(at::logical_not(kv_mask.index({Slice(), Slice(), None, Slice()})),
                         -std::numeric_limits<double>::infinity());

@@ -32,6 +32,24 @@ at::Tensor parallel_matmul(const at::Tensor& a, const at::Tensor& b);
 // at::linear: x [..., in], weight [out, in], bias [out] or undefined -> [..., out].
 at::Tensor parallel_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
+// Global attention, softmax(q kᵀ + key mask) (v masked), for q, k, v [B, n, T, d] (q
+// already scaled) and key_valid [B, T] bool, one block of query rows at a time: a block's
+// scores stay in the core's cache from the product through the softmax to the product with
+// v, instead of the [B, n, T, T] score tensor going through memory several times. The
+// intra-op threads (`threads` of them) claim (entry, head, row block) items one at a time.
+// With gradients recorded it is an autograd function whose backward recomputes each
+// block's softmax from the saved log-sum-exp of its rows (nothing of size T x T is kept).
+// The caller decides when (attention_in_blocks). Returns an undefined tensor for shapes and
+// types it does not handle (float CPU tensors only); the caller then takes the plain
+// formulation. Same values and gradients to float round-off.
+at::Tensor blocked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             const at::Tensor& key_valid, int64_t threads);
+
+// Whether blocked_attention pays for attention of this many multiply-adds (q kᵀ and the
+// product with v) now: large enough, several intra-op threads, OpenBLAS on one thread,
+// outside a parallel region; in evaluation and in training alike.
+bool attention_in_blocks(int64_t multiply_adds);
+
 // Whether the two functions above split a product of this many multiply-adds now.
 bool splits_matrix_products(int64_t multiply_adds);
 

@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <limits>
 #include <vector>
 
 #include "model/parallel_gemm.h"
@@ -74,6 +75,76 @@ TEST_F(ParallelGemm, MatmulTakesStridedOperandsLikeAttention) {
     expect_same(split_matmul(scores, q, threads), at::matmul(scores, q));
     expect_same(split_matmul(h.permute({1, 2, 0, 3}), g.permute({1, 2, 3, 0}), threads),
                 at::matmul(h.permute({1, 2, 0, 3}), g.permute({1, 2, 3, 0})));
+  }
+}
+
+// The blocked evaluation attention against the plain formulation, computed in double:
+// several batch entries and heads, lengths that are not a multiple of the row block, padded
+// keys (-inf before the softmax, zero values), 1 to 3 threads.
+TEST_F(ParallelGemm, BlockedAttentionEqualsThePlainFormulation) {
+  torch::NoGradGuard no_grad;
+  for (const int64_t T : {5, 64, 150}) {
+    SCOPED_TRACE(T);
+    const at::Tensor q = torch::randn({2, 3, T, 8}) * 0.5;
+    const at::Tensor k = torch::randn({2, 3, T, 8});
+    const at::Tensor v = torch::randn({2, 3, T, 8});
+    at::Tensor valid = torch::ones({2, 1, T}, torch::kBool);
+    valid.index_put_({1, 0, torch::indexing::Slice(T - T / 3, torch::indexing::None)}, false);
+    const at::Tensor qd = q.to(torch::kDouble), kd = k.to(torch::kDouble), vd = v.to(torch::kDouble);
+    at::Tensor scores = at::matmul(qd, kd.transpose(-2, -1));
+    scores = scores.masked_fill(at::logical_not(valid.unsqueeze(2)),
+                                -std::numeric_limits<double>::infinity());
+    const at::Tensor want =
+        at::matmul(at::softmax(scores, -1), vd * valid.unsqueeze(-1).to(torch::kDouble));
+    for (const int64_t threads : {1, 2, 3}) {
+      const at::Tensor got = blocked_attention(q, k, v, valid, threads);
+      ASSERT_TRUE(got.defined());
+      EXPECT_LE((got.to(torch::kDouble) - want).abs().max().item<double>(), 1e-5);
+    }
+    // A transposed view (as the attention module passes q, k, v) gives the same.
+    const at::Tensor qt = q.transpose(2, 3).contiguous().transpose(2, 3);
+    EXPECT_LE((blocked_attention(qt, k, v, valid, 2).to(torch::kDouble) - want).abs().max().item<double>(),
+              1e-5);
+  }
+  // Not handled: other types and shapes, for the caller's plain path.
+  const at::Tensor d = torch::randn({1, 1, 4, 2}, torch::kDouble);
+  EXPECT_FALSE(blocked_attention(d, d, d, torch::ones({1, 1, 4}, torch::kBool), 2).defined());
+  const at::Tensor f = torch::randn({4, 2});
+  EXPECT_FALSE(blocked_attention(f, f, f, torch::ones({1, 4}, torch::kBool), 2).defined());
+}
+
+// Training: the gradients of the blocked attention (recomputed block by block in its
+// backward) against autograd through the plain formulation in double precision, with
+// padded keys, lengths that are not a multiple of the row block, and 1 to 3 threads.
+TEST_F(ParallelGemm, BlockedAttentionGradientsEqualThePlainFormulations) {
+  for (const int64_t T : {7, 130}) {
+    SCOPED_TRACE(T);
+    const at::Tensor q0 = torch::randn({2, 2, T, 8}) * 0.5, k0 = torch::randn({2, 2, T, 8});
+    const at::Tensor v0 = torch::randn({2, 2, T, 8}), g = torch::randn({2, 2, T, 8});
+    at::Tensor valid = torch::ones({2, 1, T}, torch::kBool);
+    valid.index_put_({0, 0, torch::indexing::Slice(T - T / 4, torch::indexing::None)}, false);
+
+    const at::Tensor qd = q0.to(torch::kDouble).requires_grad_(), kd = k0.to(torch::kDouble).requires_grad_();
+    const at::Tensor vd = v0.to(torch::kDouble).requires_grad_();
+    at::Tensor scores = at::matmul(qd, kd.transpose(-2, -1))
+                            .masked_fill(at::logical_not(valid.unsqueeze(2)),
+                                         -std::numeric_limits<double>::infinity());
+    const at::Tensor want =
+        at::matmul(at::softmax(scores, -1), vd * valid.unsqueeze(-1).to(torch::kDouble));
+    (want * g.to(torch::kDouble)).sum().backward();
+
+    for (const int64_t threads : {1, 2, 3}) {
+      const at::Tensor q = q0.clone().requires_grad_(), k = k0.clone().requires_grad_();
+      const at::Tensor v = v0.clone().requires_grad_();
+      const at::Tensor got = blocked_attention(q, k, v, valid, threads);
+      ASSERT_TRUE(got.defined());
+      ASSERT_TRUE(got.requires_grad());
+      EXPECT_LE((got.detach().to(torch::kDouble) - want.detach()).abs().max().item<double>(), 1e-5);
+      (got * g).sum().backward();
+      EXPECT_LE((q.grad().to(torch::kDouble) - qd.grad()).abs().max().item<double>(), 1e-4);
+      EXPECT_LE((k.grad().to(torch::kDouble) - kd.grad()).abs().max().item<double>(), 1e-4);
+      EXPECT_LE((v.grad().to(torch::kDouble) - vd.grad()).abs().max().item<double>(), 1e-4);
+    }
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,14 @@ inline double median(std::vector<double> v) {
   const size_t n = v.size();
   if (n == 0) return 0;
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Today's date, YYYY-MM-DD, for the results JSON.
+inline std::string today() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", std::localtime(&t));
+  return buf;
 }
 
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {

@@ -31,6 +31,7 @@ namespace asl::data {
 namespace {
 
 using bench::median;
+using bench::today;
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -96,13 +97,6 @@ double drop_from_page_cache(const std::vector<std::string>& files) {
     ::close(fd);
   }
   return pages ? static_cast<double>(resident) / static_cast<double>(pages) : 1.0;
-}
-
-std::string today() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", std::localtime(&t));
-  return buf;
 }
 
 std::string host_name() {

@@ -265,13 +265,6 @@ void check_same(const std::vector<Segment>& ours, const ReferenceOutput& ref, in
   }
 }
 
-std::string today() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", std::localtime(&t));
-  return buf;
-}
-
 }  // namespace
 
 std::string run_nms_bench(const Options& options) {

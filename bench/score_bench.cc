@@ -232,13 +232,6 @@ std::string asl_binary() {
   return fs::exists(asl, ec) ? asl.string() : "";
 }
 
-std::string today() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", std::localtime(&t));
-  return buf;
-}
-
 // Removes the benchmark's files however it ends.
 struct RemoveOnExit {
   std::vector<std::string> paths;

@@ -66,8 +66,7 @@ at::Tensor gemm_in_blocks(const at::Tensor& a, const at::Tensor& b, const at::Te
 }  // namespace
 
 bool splits_matrix_products(int64_t multiply_adds) {
-  return multiply_adds >= kMinMultiplyAdds && !c10::GradMode::is_enabled() &&
-         at::get_num_threads() > 1 && !at::in_parallel_region() && blas_threads() == 1;
+  return !c10::GradMode::is_enabled() && attention_in_blocks(multiply_adds);
 }
 
 at::Tensor split_matmul(const at::Tensor& a, const at::Tensor& b, int64_t threads) {
@@ -137,10 +136,13 @@ at::Tensor attention_forward(const at::Tensor& q, const at::Tensor& kt, const at
       at::Tensor w = weights.narrow(0, 0, rows);
       at::addmm_out(s, bias[b], q[b][h].narrow(0, r0, rows), kt[b][h]);
       if (lse.defined()) {
+        // Training: the weights from the log-sum-exp the backward recomputes them from.
         at::Tensor l = lse[b][h].narrow(0, r0, rows);
         at::logsumexp_out(l, s, {1});
+        at::sub_out(w, s, l.unsqueeze(1)).exp_();
+      } else {
+        at::_softmax_out(w, s, /*dim=*/1, /*half_to_float=*/false);
       }
-      at::_softmax_out(w, s, /*dim=*/1, /*half_to_float=*/false);
       at::Tensor o = out[b][h].narrow(0, r0, rows);
       at::mm_out(o, w, v[b][h]);
     }

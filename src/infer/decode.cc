@@ -8,6 +8,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "model/kernel_hooks.h"
 
 namespace asl::infer {
 namespace {
@@ -95,7 +96,14 @@ void grid_to_seconds(std::vector<Segment>& segs, const ClipTiming& clip) {
 std::vector<Segment> detect(const model::NetworkOutputs& outputs, const ClipTiming& clip,
                             const config::TestConfig& test) {
   const NmsOptions options = nms_options_from(test);
-  std::vector<Segment> segs = batched_nms(decode_candidates(outputs, test), options);
+  std::vector<Segment> segs = decode_candidates(outputs, test);
+  // On the GPU, all classes of the clip in one launch (the same kept segments).
+  const auto& on_gpu = model::kernel_hooks().batched_nms;
+  const bool cuda = !outputs.cls_logits.empty() && outputs.cls_logits.front().is_cuda();
+  if (on_gpu && cuda && options.multiclass && options.method != NmsMethod::kNone)
+    segs = std::move(on_gpu({segs}, options).front());
+  else
+    segs = batched_nms(segs, options);
   grid_to_seconds(segs, clip);
   return segs;
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "model/kernel_hooks.h"
 #include "model/parallel_gemm.h"
 
 namespace asl::model {
@@ -100,19 +101,29 @@ at::Tensor MaskedMHCAImpl::global_attention(const at::Tensor& q, const at::Tenso
 
 at::Tensor MaskedMHCAImpl::local_attention(const at::Tensor& q, const at::Tensor& k,
                                            const at::Tensor& v, const at::Tensor& kv_mask) {
+  const bool plain = !is_training() || options_.attn_pdrop == 0.0;
+  if (plain && q.is_cuda() && kernel_hooks().local_attention)
+    return kernel_hooks().local_attention(q * scale_, k, v, kv_mask, options_.window_size);
+  return local_window_attention(q * scale_, k, v, kv_mask, options_.window_size,
+                                options_.attn_pdrop, is_training());
+}
+
+at::Tensor local_window_attention(const at::Tensor& q_scaled, const at::Tensor& k,
+                                  const at::Tensor& v, const at::Tensor& kv_mask,
+                                  int64_t window_size, double attn_pdrop, bool training) {
   using torch::indexing::None;
   using torch::indexing::Slice;
-  const int64_t w = options_.window_size / 2, band = 2 * w + 1;
-  const int64_t B = q.size(0), T = q.size(2);
+  const int64_t w = window_size / 2, band = 2 * w + 1;
+  const int64_t B = q_scaled.size(0), T = q_scaled.size(2);
 
   // Key t + o for query t and offset o in [-w, w]: windows over a zero-padded sequence.
   const at::Tensor k_windows = at::constant_pad_nd(k, {0, 0, w, w}).unfold(2, band, 1);
-  at::Tensor att = at::einsum("bntd,bntdw->bntw", {q * scale_, k_windows});
+  at::Tensor att = at::einsum("bntd,bntdw->bntw", {q_scaled, k_windows});
 
   // Additive mask: 0 for valid keys, -1e4 for padded keys, -inf outside the sequence.
   const at::Tensor valid = kv_mask.view({B, T});
   const at::Tensor key_bias =
-      at::zeros({B, T}, q.options()).masked_fill(at::logical_not(valid), -1e4);
+      at::zeros({B, T}, q_scaled.options()).masked_fill(at::logical_not(valid), -1e4);
   const at::Tensor band_bias =
       at::constant_pad_nd(key_bias, {w, w}, -std::numeric_limits<double>::infinity())
           .unfold(1, band, 1)
@@ -120,7 +131,7 @@ at::Tensor MaskedMHCAImpl::local_attention(const at::Tensor& q, const at::Tensor
   att = at::softmax(att + band_bias, -1);
   // Rows of padded queries are zeroed (the reference guards against all-masked rows).
   att = att.masked_fill(at::logical_not(valid.index({Slice(), None, Slice(), None})), 0.0);
-  att = maybe_dropout(att, options_.attn_pdrop, is_training());
+  att = maybe_dropout(att, attn_pdrop, training);
 
   const at::Tensor v_windows = at::constant_pad_nd(v, {0, 0, w, w}).unfold(2, band, 1);
   return at::einsum("bntw,bntdw->bntd", {att, v_windows});

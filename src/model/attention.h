@@ -56,4 +56,10 @@ class MaskedMHCAImpl : public torch::nn::Module {
 };
 TORCH_MODULE(MaskedMHCA);
 
+// The local-window attention of one block, [B,N,T,D] in and out: q already multiplied by
+// 1/sqrt(D), kv_mask [B,1,T] bool, window_size 2w+1 > 1 (see the class comment).
+at::Tensor local_window_attention(const at::Tensor& q_scaled, const at::Tensor& k,
+                                  const at::Tensor& v, const at::Tensor& kv_mask,
+                                  int64_t window_size, double attn_pdrop, bool training);
+
 }  // namespace asl::model

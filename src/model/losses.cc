@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "model/kernel_hooks.h"
 
 namespace asl::model {
 namespace {
@@ -56,6 +57,8 @@ LossOptions loss_options(const config::TrainConfig& train, int64_t num_classes) 
 
 at::Tensor sigmoid_focal_loss(const at::Tensor& logits_in, const at::Tensor& targets_in,
                               double alpha, double gamma) {
+  if (logits_in.is_cuda() && kernel_hooks().focal_loss)
+    return kernel_hooks().focal_loss(logits_in, targets_in, alpha, gamma);
   const at::Tensor z = at_least_float(logits_in);
   const at::Tensor y = targets_in.to(z.scalar_type());
   const at::Tensor p = at::sigmoid(z);
@@ -78,6 +81,7 @@ at::Tensor ctr_diou_loss_1d(const at::Tensor& pred_in, const at::Tensor& target_
     throw Error("ctr_diou_loss_1d", "predicted offsets must be non-negative");
   if ((target < 0).any().item<bool>())
     throw Error("ctr_diou_loss_1d", "target offsets must be non-negative");
+  if (pred.is_cuda() && kernel_hooks().diou_loss) return kernel_hooks().diou_loss(pred, target, eps);
   const at::Tensor lp = pred.select(1, 0), rp = pred.select(1, 1);
   const at::Tensor lg = target.select(1, 0), rg = target.select(1, 1);
 

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "model/kernel_hooks.h"
 
 namespace asl::train {
 namespace {
@@ -29,11 +30,23 @@ void ModelEma::update(const torch::nn::Module& model) {
     throw Error("model EMA", "the model has " + std::to_string(current.size()) +
                                  " tensors, the EMA " + std::to_string(values_.size()));
   }
+  // CUDA float32 tensors go to the multi-tensor kernel when one is installed; the rest
+  // (and every CPU tensor) take the reference's ops.
+  const auto& fused = model::kernel_hooks().ema_update;
+  std::vector<at::Tensor> fused_averages, fused_values;
   for (size_t i = 0; i < current.size(); ++i) {
     at::Tensor& e = values_[i].second;
+    const at::Tensor& m = current[i].second;
+    if (fused && e.is_cuda() && e.scalar_type() == at::kFloat && m.scalar_type() == at::kFloat &&
+        e.is_contiguous() && m.is_contiguous()) {
+      fused_averages.push_back(e);
+      fused_values.push_back(m);
+      continue;
+    }
     // reference: ema_v.copy_(decay * e + (1. - decay) * m)
-    e.copy_(decay_ * e + (1.0 - decay_) * current[i].second);
+    e.copy_(decay_ * e + (1.0 - decay_) * m);
   }
+  if (!fused_averages.empty()) fused(fused_averages, fused_values, decay_);
 }
 
 void ModelEma::copy_to(torch::nn::Module& model) const {

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "model/kernel_hooks.h"
 #include "core/fs.h"
 #include "core/progress.h"
 #include "data/loader.h"
@@ -161,7 +162,7 @@ Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnno
   // it), then the model moves to this rank's device; optimizer and EMA are made there.
   const std::string device = cluster::resolve_device(cfg_.dist.device, cfg_.dist.backend);
   net->to(at::Device(device));
-  if (device != "cpu") spdlog::info("training on {}", device);
+  if (device != "cpu") spdlog::info("training on {}; {}", device, model::kernel_hooks().status);
   step_ = std::make_unique<TrainStep>(cfg_, net, iterations_per_epoch_);
   if (world_ > 1) {
     buckets_ = std::make_unique<cluster::GradientBuckets>(net->parameters(), *comm_,

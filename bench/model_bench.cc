@@ -12,10 +12,13 @@
 #include "bench/bench.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "cluster/make_communicator.h"
 #include "core/torch_runtime.h"
 #include "data/loader.h"
 #include "infer/decode.h"
 #include "infer/nms.h"
+#include "model/kernel_hooks.h"
+#include "train/precision.h"
 #include "train/step.h"
 
 namespace asl::train {
@@ -54,6 +57,15 @@ data::VideoItem synthetic_clip(const config::Config& cfg, int64_t length, int64_
   return item;
 }
 
+// Waits for the GPU's queued work, so that wall-clock times cover it (no-op on the CPU).
+void sync(const at::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
+}
+
+double seconds(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 }  // namespace
 
 std::string run_model_bench(const ModelBenchOptions& o) {
@@ -63,16 +75,25 @@ std::string run_model_bench(const ModelBenchOptions& o) {
   const int64_t T = cfg.dataset.max_seq_len;
   const int64_t B = cfg.loader.batch_size;
   model::PtTransformer net(cfg);
+  // dist.device: auto picks the GPU where the build and the machine have one.
+  const at::Device device(cluster::resolve_device(cfg.dist.device, cfg.dist.backend));
+  net->to(device);
+  const int gpu = device.is_cuda() ? std::max<int>(0, device.index()) : -1;
+  if (gpu >= 0) reset_cuda_peak(gpu);
   nlohmann::json out;
+  out["device"] = device.str();
+  out["amp"] = cfg.opt.amp;
   out["config"] = o.config;
   out["threads"] = o.threads;
   out["batch_size"] = o.what == "train" ? B : 1;
   out["max_seq_len"] = T;
   out["libtorch"] = torch_runtime().version;
 
-  std::printf("asl bench %s: %s, batch %lld, T %lld, %d threads, median of %d (+%d warm-up)\n",
-              o.what.c_str(), o.config.c_str(), static_cast<long long>(o.what == "train" ? B : 1),
-              static_cast<long long>(T), o.threads, o.repeat, o.warmup);
+  std::printf("asl bench %s: %s on %s (amp %s), batch %lld, T %lld, %d threads, median of %d "
+              "(+%d warm-up)\n",
+              o.what.c_str(), o.config.c_str(), device.str().c_str(), cfg.opt.amp.c_str(),
+              static_cast<long long>(o.what == "train" ? B : 1), static_cast<long long>(T),
+              o.threads, o.repeat, o.warmup);
   if (o.what == "train") {
     std::vector<data::VideoItem> items;
     for (int64_t b = 0; b < B; ++b) items.push_back(synthetic_clip(cfg, b == 0 ? T : T * 9 / 10, b));
@@ -80,14 +101,19 @@ std::string run_model_bench(const ModelBenchOptions& o) {
     TrainStep step(cfg, net, /*iterations_per_epoch=*/100);
     std::vector<double> fwd, bwd, clip, opt, ema, total;
     for (int i = 0; i < o.warmup + o.repeat; ++i) {
+      sync(device);
+      const auto t0 = std::chrono::steady_clock::now();
       const StepResult r = step.run(batch);
+      sync(device);
+      const double wall = seconds(t0);
       if (i < o.warmup) continue;
       fwd.push_back(r.times.forward_loss);
       bwd.push_back(r.times.backward);
       clip.push_back(r.times.clip);
       opt.push_back(r.times.optimizer);
       ema.push_back(r.times.ema);
-      total.push_back(r.times.total());
+      // On a GPU the parts are host times of queued work; the total waits for the device.
+      total.push_back(device.is_cuda() ? wall : r.times.total());
     }
     if (!o.profile_out.empty()) {
       const torch::autograd::profiler::RecordProfile profile(o.profile_out);
@@ -109,8 +135,10 @@ std::string run_model_bench(const ModelBenchOptions& o) {
   } else if (o.what == "infer") {
     net->eval();
     torch::NoGradGuard no_grad;
-    const data::Batch batch =
+    data::Batch batch =
         data::collate({synthetic_clip(cfg, T * 9 / 10, 0)}, {}, false, T, net->config().max_div_factor());
+    batch.feats = batch.feats.to(device);
+    batch.masks = batch.masks.to(device);
     // An Ego4D clip: 480 s at 1.875 features/s resized to max_seq_len.
     infer::ClipTiming clip;
     clip.fps = 1.875;
@@ -120,15 +148,28 @@ std::string run_model_bench(const ModelBenchOptions& o) {
     std::vector<double> network, decode, suppress, total;
     size_t kept = 0, candidates = 0;
     for (int i = 0; i < o.warmup + o.repeat; ++i) {
+      sync(device);
       auto t0 = std::chrono::steady_clock::now();
-      const model::NetworkOutputs outputs = net->forward(batch.feats, batch.masks);
-      const double t_net = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      model::NetworkOutputs outputs;
+      {
+        // As training computes (opt.amp); LibTorch autocasts the CPU to bfloat16 only.
+        const at::ScalarType dtype = amp_dtype(cfg.opt.amp);
+        const AutocastScope autocast(
+            device.type(), device.is_cuda() || dtype == at::kBFloat16 ? dtype : at::kFloat);
+        outputs = net->forward(batch.feats, batch.masks);
+      }
+      sync(device);
+      const double t_net = seconds(t0);
       t0 = std::chrono::steady_clock::now();
       std::vector<infer::Segment> segs = infer::decode_candidates(outputs, cfg.test_cfg);
       const double t_dec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       candidates = segs.size();
       t0 = std::chrono::steady_clock::now();
-      segs = infer::batched_nms(segs, nms);
+      // On the GPU with the kernels installed, NMS of all classes runs there (infer::detect).
+      const auto& on_gpu = model::kernel_hooks().batched_nms;
+      segs = on_gpu && device.is_cuda() && nms.multiclass && nms.method != infer::NmsMethod::kNone
+                 ? on_gpu({segs}, nms).front()
+                 : infer::batched_nms(segs, nms);
       infer::grid_to_seconds(segs, clip);
       const double t_nms = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       kept = segs.size();
@@ -155,6 +196,11 @@ std::string run_model_bench(const ModelBenchOptions& o) {
     throw Error("--what", "'" + o.what + "' is not a model benchmark", "use train or infer");
   }
   out["peak_rss_mb"] = peak_rss_mb();
+  int64_t peak = 0;
+  if (gpu >= 0 && cuda_peak_allocated(gpu, &peak)) {
+    out["peak_gpu_mb"] = static_cast<double>(peak) / (1024.0 * 1024.0);
+    std::printf("  peak GPU memory %7.0f MB (LibTorch's allocator)\n", out["peak_gpu_mb"].get<double>());
+  }
   const std::string text = out.dump(2);
   if (!o.json_out.empty()) write_file_atomic(o.json_out, text + "\n");
   return text;

@@ -162,6 +162,17 @@ void fused_ema_update(const std::vector<at::Tensor>& averages,
                static_cast<float>(decay), static_cast<float>(1.0 - decay));
 }
 
+GroupNmsFn group_nms_for(const at::Device& device) {
+#if ASL_KERNELS_HAVE_CUDA
+  if (device.is_cuda())
+    return [](const SegmentGroups& g, const GroupNmsOptions& o, GroupNmsResult& r) {
+      cuda::group_nms(g, o, r);
+    };
+#endif
+  (void)device;
+  return cpu::group_nms;
+}
+
 bool built_with_cuda_kernels() { return ASL_KERNELS_HAVE_CUDA != 0; }
 
 std::string install_cuda_hooks() {
@@ -177,10 +188,7 @@ std::string install_cuda_hooks() {
   hooks.ema_update = fused_ema_update;
   hooks.batched_nms = [](const std::vector<std::vector<infer::Segment>>& clips,
                          const infer::NmsOptions& options) {
-    return batched_nms_clips(
-        clips, options, [](const SegmentGroups& g, const GroupNmsOptions& o, GroupNmsResult& r) {
-          cuda::group_nms(g, o, r);
-        });
+    return batched_nms_clips(clips, options, group_nms_for(at::Device(at::kCUDA)));
   };
   return hooks.status = "fused CUDA kernels: on (focal, DIoU, local attention, EMA, NMS)";
 #else

@@ -6,6 +6,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "kernels/batched_nms.h"
+
 #include <string>
 #include <vector>
 
@@ -23,6 +25,10 @@ at::Tensor fused_local_attention(const at::Tensor& q_scaled, const at::Tensor& k
 // The model EMA over float32 tensors of one device, one launch on the GPU.
 void fused_ema_update(const std::vector<at::Tensor>& averages,
                       const std::vector<at::Tensor>& values, double decay);
+
+// Group NMS on `device`: the CUDA kernel for a CUDA device in a build with kernels, else the
+// CPU reference.
+GroupNmsFn group_nms_for(const at::Device& device);
 
 // Whether this build has the CUDA kernels.
 bool built_with_cuda_kernels();

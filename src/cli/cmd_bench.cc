@@ -7,6 +7,7 @@
 
 #include "bench/allreduce_bench.h"
 #include "bench/bench.h"
+#include "bench/kernels_bench.h"
 #include "bench/load_bench.h"
 #include "bench/metrics_bench.h"
 #include "bench/model_bench.h"
@@ -27,7 +28,7 @@ void add_bench(CLI::App& app) {
   auto* sub = app.add_subcommand("bench", kBenchHelp);
   sub->add_option("CONFIG", a->config, "YAML config (train, infer)")->check(CLI::ExistingFile);
   sub->add_option("--what", a->what, "what to measure")->required()
-      ->check(CLI::IsMember({"train", "infer", "nms", "score", "load", "allreduce", "metrics"}));
+      ->check(CLI::IsMember({"train", "infer", "nms", "score", "load", "allreduce", "metrics", "kernels"}));
   sub->add_option("--json", a->json, "results JSON to write");
   sub->add_option("--profile", a->profile,
                   "train/infer: one more iteration under LibTorch's profiler, its trace written here");
@@ -88,6 +89,10 @@ void add_bench(CLI::App& app) {
     }
     if (a->what == "score") {
       bench::run_score_bench(o);
+      return;
+    }
+    if (a->what == "kernels") {
+      bench::run_kernels_bench(o, a->config, a->overrides);
       return;
     }
     if (a->what == "allreduce") {  // under mpirun: launch/mpirun.sh -n 2 bench --what allreduce

@@ -5,6 +5,7 @@
 
 #include "asl/build_info.h"
 #if ASL_HAVE_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda_runtime_api.h>
 #endif
 
@@ -34,6 +35,30 @@ bool cuda_memory(int device, int64_t* used_bytes, int64_t* total_bytes) {
   (void)used_bytes;
   (void)total_bytes;
   return false;
+#endif
+}
+
+bool cuda_peak_allocated(int device, int64_t* peak_bytes) {
+#if ASL_HAVE_CUDA
+  if (device < 0 || device >= static_cast<int>(torch::cuda::device_count())) return false;
+  // allocated_bytes[0]: the aggregate over pool kinds (StatType::AGGREGATE in every version).
+  const auto stats =
+      c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
+  *peak_bytes = stats.allocated_bytes[0].peak;
+  return true;
+#else
+  (void)device;
+  (void)peak_bytes;
+  return false;
+#endif
+}
+
+void reset_cuda_peak(int device) {
+#if ASL_HAVE_CUDA
+  if (device >= 0 && device < static_cast<int>(torch::cuda::device_count()))
+    c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device));
+#else
+  (void)device;
 #endif
 }
 

@@ -21,6 +21,11 @@ TorchRuntime torch_runtime();
 // the build or without that device. Safe to call from any thread (the metrics server's).
 bool cuda_memory(int device, int64_t* used_bytes, int64_t* total_bytes);
 
+// The most memory LibTorch's CUDA allocator has held for tensors on `device` since the last
+// reset_cuda_peak; false without CUDA in the build or without that device.
+bool cuda_peak_allocated(int device, int64_t* peak_bytes);
+void reset_cuda_peak(int device);
+
 // Sets LibTorch's intra-op threads (0 leaves the default).
 void set_torch_threads(int threads);
 

@@ -80,8 +80,13 @@ struct DataLoader::Impl {
       items.push_back(dataset->get(plan.indices[static_cast<size_t>(k)], rng));
       pad.push_back(plan.padding[static_cast<size_t>(k)]);
     }
-    return collate(std::move(items), std::move(pad), dataset->is_training(),
-                   dataset->max_seq_len(), max_div_factor);
+    Batch batch = collate(std::move(items), std::move(pad), dataset->is_training(),
+                          dataset->max_seq_len(), max_div_factor);
+    if (options.pin_memory) {
+      batch.feats = batch.feats.pin_memory();
+      batch.masks = batch.masks.pin_memory();
+    }
+    return batch;
   }
 
   void work() {

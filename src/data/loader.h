@@ -37,6 +37,7 @@ struct LoaderOptions {
   int rank = 0;
   int world_size = 1;
   bool fixed_shard = false;  // dist.sharding: fixed (data/sharding.h)
+  bool pin_memory = false;   // batches in page-locked memory (CUDA builds, training on a GPU)
 };
 
 class DataLoader {

@@ -58,11 +58,13 @@ StepResult TrainStep::run(const data::Batch& batch, bool stop_requested) {
   for (auto& p : params_) p.mutable_grad() = at::Tensor();
 
   auto t0 = std::chrono::steady_clock::now();
-  // The loader's batches are on the CPU; on the CPU these are no-ops.
+  // The loader's batches are on the CPU; on the CPU these copies are no-ops.
   model::NetworkOutputs out;
   {
     const AutocastScope autocast(device_.type(), amp_dtype_);
-    out = model_->forward(batch.feats.to(device_), batch.masks.to(device_));
+    // non_blocking: from the loader's pinned memory the copies overlap the queued work.
+    out = model_->forward(batch.feats.to(device_, /*non_blocking=*/true),
+                          batch.masks.to(device_, /*non_blocking=*/true));
   }
   if (amp_dtype_ != at::kFloat) {  // the losses in float32
     for (auto& t : out.cls_logits) t = t.to(at::kFloat);

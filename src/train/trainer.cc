@@ -127,7 +127,10 @@ Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnno
         cfg_, /*is_training=*/true, cfg_.train_split, std::move(annotations),
         data::make_memory_source(std::move(source), held));
   }
+  const std::string device = cluster::resolve_device(cfg_.dist.device, cfg_.dist.backend);
   data::LoaderOptions lo;
+  // On a GPU the workers collate into pinned memory, so the step's copies run asynchronously.
+  lo.pin_memory = device.rfind("cuda", 0) == 0;
   lo.batch_size = so.batch_size;
   lo.num_workers = static_cast<int>(cfg_.loader.num_workers);
   lo.prefetch = static_cast<int>(cfg_.loader.prefetch);
@@ -160,7 +163,6 @@ Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnno
   }
   // Initial weights are drawn on the CPU (as the reference builds its model before moving
   // it), then the model moves to this rank's device; optimizer and EMA are made there.
-  const std::string device = cluster::resolve_device(cfg_.dist.device, cfg_.dist.backend);
   net->to(at::Device(device));
   if (device != "cpu") spdlog::info("training on {}; {}", device, model::kernel_hooks().status);
   step_ = std::make_unique<TrainStep>(cfg_, net, iterations_per_epoch_);

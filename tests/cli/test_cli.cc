@@ -55,6 +55,21 @@ TEST(Cli, AslLinksNeitherLibTorchNorMpi) {
   EXPECT_HAS(torch.out, "libtorch");
 }
 
+// The kernels benchmark runs end to end (here each kernel's CPU reference against what it
+// replaces) and writes one row per kernel; its numbers are not judged here.
+TEST(Cli, KernelsBenchmarkWritesARowPerKernel) {
+  const std::string json = ::testing::TempDir() + "/kernels_bench.json";
+  const RunResult r = run_asl(
+      {"bench", kConfigs + "demo.yaml", "--what", "kernels", "--repeat", "1", "--json", json});
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* op : {"focal loss", "DIoU loss", "local attention", "EMA update", "soft-NMS"})
+    EXPECT_HAS(r.out, op);
+  std::ifstream in(json);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_HAS(text, "\"speedup\"");
+  EXPECT_HAS(text, "\"device\": \"cpu\"");
+}
+
 // A tensor command goes to asl-torch with its whole command line: the options printed are
 // train's own, which only asl-torch registers.
 TEST(Cli, TensorCommandsRunInAslTorch) {

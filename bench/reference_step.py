@@ -12,12 +12,16 @@ stand-in `transformers`, the XLNet sizes of model.xl), feeds synthetic batches s
 asl bench's (batch loader.batch_size, T = max_seq_len, 5 actions per clip), and times:
 zero_grad(set_to_none) + forward with losses, backward, clip_grad_norm_, AdamW step +
 scheduler step (the reference's make_optimizer / LinearWarmupCosineAnnealingLR), ModelEma
-update. CI never runs it. Python with torch 1.13 (Debian's python3-torch).
+update. CI never runs it. Python with torch 1.13 (Debian's python3-torch) on the CPU; on a GPU
+machine its PyTorch with --device cuda [--amp bf16] (scripts/gpu_check), where REFERENCE may be
+the plain source tree that scripts/gpu_prepare exports (it has a COMMIT file, no .git).
 """
 import argparse
 import ast
+import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -61,6 +65,26 @@ def synthetic_videos(cfg, batch, lengths):
     return videos
 
 
+def export(reference, workdir):
+    """The reference's sources into workdir: from a git checkout, or from the plain tree that
+    scripts/gpu_prepare writes."""
+    if os.path.isfile(os.path.join(reference, "COMMIT")):
+        for sub in ("libs", "configs"):
+            shutil.copytree(os.path.join(reference, sub), os.path.join(workdir, sub),
+                            dirs_exist_ok=True)
+    else:
+        make_golden.export_reference(reference, workdir)
+
+
+def reference_file(reference, name):
+    """One committed file of the reference, as bytes."""
+    if os.path.isfile(os.path.join(reference, "COMMIT")):
+        with open(os.path.join(reference, name), "rb") as f:
+            return f.read()
+    return subprocess.run(["git", "-C", reference, "show", "HEAD:" + name], check=True,
+                          stdout=subprocess.PIPE).stdout
+
+
 def write_json(path, values):
     if path:
         with open(path, "w") as f:
@@ -76,7 +100,24 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--json", help="also write the medians (seconds) to this JSON file")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--amp", default="off", choices=["off", "bf16"],
+                    help="autocast the forward to bfloat16 (the project's opt.amp)")
     args = ap.parse_args()
+    if args.json:
+        args.json = os.path.abspath(args.json)  # the run below changes directory
+    device = torch.device(args.device)
+
+    def now():
+        """A time stamp after the device's queued work."""
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def autocast():
+        if args.amp == "off":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     config_path = os.path.abspath(args.config)
     torch.set_num_threads(args.threads)
 
@@ -84,24 +125,28 @@ def main():
     with open(config_path) as f:
         raw = yaml.safe_load(f)
     workdir = tempfile.mkdtemp(prefix="asl_refbench_")
-    make_golden.export_reference(os.path.abspath(args.reference), workdir)
+    export(os.path.abspath(args.reference), workdir)
     embd = raw["model"]["embd_dim"]
     width = sum(embd) if isinstance(embd, list) else embd
     xl = raw["model"].get("xl") or {"n_head": 16, "d_head": 64, "d_inner": 2048}
     make_golden.install_standins(workdir, xl, width)
     if width in (256, 512, 1024, 1536):
         # the reference's own file for this width (install_standins shrank the vocabulary)
-        subprocess.run(["git", "-C", os.path.abspath(args.reference), "show",
-                        "HEAD:configs/xlnet_config_%d.json" % width],
-                       check=True, stdout=open(os.path.join(workdir, "configs",
-                                                            "xlnet_config_%d.json" % width), "wb"))
+        name = "configs/xlnet_config_%d.json" % width
+        with open(os.path.join(workdir, name), "wb") as f:
+            f.write(reference_file(os.path.abspath(args.reference), name))
     os.chdir(workdir)
     cfg = make_golden.reference_config(config_path)
     from libs.modeling import make_meta_arch
     from libs.modeling.blocks import MaskedConv1D, Scale, AffineDropPath, LayerNorm
     torch.manual_seed(0)
-    model = make_meta_arch(cfg["model_name"], **cfg["model"])
+    model = make_meta_arch(cfg["model_name"], **cfg["model"]).to(device)
     T = cfg["dataset"]["max_seq_len"]
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    def peak():
+        return torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
 
     if args.what == "infer":
         model.eval()
@@ -109,19 +154,21 @@ def main():
         times = []
         with torch.no_grad():
             for i in range(args.warmup + args.repeat):
-                t0 = time.perf_counter()
-                x, m, _ = model.preprocessing(video, is_training=False)
-                feats, masks = model.backbone(x, m)
-                fpn_feats, fpn_masks = model.neck(feats, masks)
-                model.point_generator(fpn_feats)
-                model.reg_head(fpn_feats, fpn_masks)
-                model.cls_head(fpn_feats, fpn_masks)
-                model.seg_conv(fpn_feats, fpn_masks)
+                t0 = now()
+                with autocast():
+                    x, m, _ = model.preprocessing(video, is_training=False)
+                    feats, masks = model.backbone(x, m)
+                    fpn_feats, fpn_masks = model.neck(feats, masks)
+                    model.point_generator(fpn_feats)
+                    model.reg_head(fpn_feats, fpn_masks)
+                    model.cls_head(fpn_feats, fpn_masks)
+                    model.seg_conv(fpn_feats, fpn_masks)
                 if i >= args.warmup:
-                    times.append(time.perf_counter() - t0)
-        print("reference infer: network %.3f s per clip (median of %d)" %
-              (statistics.median(times), args.repeat))
-        write_json(args.json, {"network_s": statistics.median(times)})
+                    times.append(now() - t0)
+        print("reference infer on %s (amp %s): network %.3f s per clip (median of %d)%s" %
+              (device, args.amp, statistics.median(times), args.repeat,
+               ", peak GPU memory %.0f MB" % peak() if peak() is not None else ""))
+        write_json(args.json, {"network_s": statistics.median(times), "peak_gpu_mb": peak()})
         return
 
     env = {"torch": torch, "optim": torch.optim, "MaskedConv1D": MaskedConv1D, "Scale": Scale,
@@ -143,30 +190,32 @@ def main():
     model.train()
     parts = {k: [] for k in ("forward_loss", "backward", "clip", "optimizer", "ema")}
     for i in range(args.warmup + args.repeat):
-        t = [time.perf_counter()]
+        t = [now()]
         optimizer.zero_grad(set_to_none=True)
-        losses = model(videos)
-        t.append(time.perf_counter())
+        with autocast():
+            losses = model(videos)
+        t.append(now())
         losses["final_loss"].backward()
-        t.append(time.perf_counter())
+        t.append(now())
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["train_cfg"]["clip_grad_l2norm"])
-        t.append(time.perf_counter())
+        t.append(now())
         optimizer.step()
         scheduler.step()
-        t.append(time.perf_counter())
+        t.append(now())
         ema.update(model)
-        t.append(time.perf_counter())
+        t.append(now())
         if i >= args.warmup:
             for k, (a, b) in zip(parts, zip(t, t[1:])):
                 parts[k].append(b - a)
     med = {k: statistics.median(v) for k, v in parts.items()}
     step = sum(med.values()) - med["ema"]
-    print("reference train: forward+loss %.3f  backward %.3f  clip %.3f  AdamW+schedule %.3f  "
-          "EMA %.3f  step (no EMA) %.3f s (median of %d)" %
-          (med["forward_loss"], med["backward"], med["clip"], med["optimizer"], med["ema"], step,
-           args.repeat))
+    print("reference train on %s (amp %s): forward+loss %.3f  backward %.3f  clip %.3f  "
+          "AdamW+schedule %.3f  EMA %.3f  step (no EMA) %.3f s (median of %d)%s" %
+          (device, args.amp, med["forward_loss"], med["backward"], med["clip"], med["optimizer"],
+           med["ema"], step, args.repeat,
+           ", peak GPU memory %.0f MB" % peak() if peak() is not None else ""))
     write_json(args.json, {"step_without_ema_s": step, "ema_s": med["ema"],
-                           "step_s": step + med["ema"]})
+                           "step_s": step + med["ema"], "peak_gpu_mb": peak()})
 
 
 if __name__ == "__main__":

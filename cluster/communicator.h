@@ -46,6 +46,14 @@ class Communicator {
   // Every rank's bytes (any size, empty too), indexed by rank, on every rank.
   virtual std::vector<std::string> allgather_bytes(const std::string& mine) = 0;
   virtual void barrier() = 0;
+  // A barrier with its own time limit (seconds), for the other ranks to wait out one rank's
+  // long phase (rank 0 writing a checkpoint or scoring) without tripping dist.timeout_s;
+  // `what` names the wait in the error. The default is the plain barrier.
+  virtual void barrier_within(double timeout_s, const std::string& what) {
+    (void)timeout_s;
+    (void)what;
+    barrier();
+  }
 };
 
 // A world of one: every collective leaves its input as it is (the sum and the average of

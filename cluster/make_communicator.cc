@@ -26,6 +26,25 @@ int cuda_index(const std::string& device) {
 
 }  // namespace
 
+void check_ranks_agree_on_device(Communicator& comm, const Runtime& runtime,
+                                 const std::string& device) {
+  // Before any NCCL set-up: a rank without a GPU among GPU ranks (or the reverse) would
+  // otherwise meet them in collectives that do not match, and hang.
+  const std::string kind = cuda_index(device) >= 0 ? "cuda" : "cpu";
+  const std::vector<std::string> all = comm.allgather_bytes(kind + " " + runtime.hostname());
+  const std::string first = all.front().substr(0, all.front().find(' '));
+  for (size_t r = 1; r < all.size(); ++r) {
+    const std::string theirs = all[r].substr(0, all[r].find(' '));
+    if (theirs == first) continue;
+    throw Error("dist.device", "the ranks do not agree on the device: rank 0 (" +
+                                   all.front().substr(all.front().find(' ') + 1) + ") computes on " +
+                                   first + ", rank " + std::to_string(r) + " (" +
+                                   all[r].substr(all[r].find(' ') + 1) + ") on " + theirs,
+                "give every node a GPU (check CUDA_VISIBLE_DEVICES and the driver on that host), "
+                "or set dist.device: cpu for all");
+  }
+}
+
 bool have_nccl() {
 #ifdef ASL_HAVE_NCCL
   return true;
@@ -47,20 +66,18 @@ std::unique_ptr<Communicator> make_communicator(const Runtime& runtime, const st
     throw Error("dist.backend", "nccl needs CUDA tensors but this rank runs on the CPU",
                 "use dist.backend: auto or mpi on CPU");
   }
-  if (backend == "mpi" && cuda >= 0) {
-    throw Error("dist.backend", "the MPI communicator takes CPU tensors, the model is on " + device,
-                "use dist.backend: auto or nccl on GPUs");
-  }
   // A world of one needs no messages, except when NCCL is asked for by name (GPU checks).
   if (!runtime.distributed() && backend != "nccl") return std::make_unique<LocalCommunicator>();
-  if (cuda < 0) return std::make_unique<MpiCommunicator>(runtime, timeout_s);
-#ifdef ASL_HAVE_NCCL
-  std::unique_ptr<Communicator> bootstrap;
+  std::unique_ptr<Communicator> mpi;
   if (runtime.distributed()) {
-    bootstrap = std::make_unique<MpiCommunicator>(runtime, timeout_s);
-  } else {
-    bootstrap = std::make_unique<LocalCommunicator>();
+    mpi = std::make_unique<MpiCommunicator>(runtime, timeout_s);
+    check_ranks_agree_on_device(*mpi, runtime, device);
   }
+  // mpi on GPUs: CUDA tensors travel through host copies (slower than NCCL; any MPI works).
+  if (cuda < 0 || backend == "mpi") return mpi;
+#ifdef ASL_HAVE_NCCL
+  std::unique_ptr<Communicator> bootstrap = std::move(mpi);
+  if (!bootstrap) bootstrap = std::make_unique<LocalCommunicator>();
   auto on_fatal = [&runtime](const std::string& message) { runtime.abort(message); };
   return std::make_unique<NcclCommunicator>(std::move(bootstrap), cuda, timeout_s, on_fatal);
 #else

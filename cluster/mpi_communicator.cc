@@ -23,13 +23,19 @@ std::string describe(const at::Tensor& t) {
   return std::string(c10::toString(t.scalar_type())) + " tensor on " + t.device().str();
 }
 
-void check_cpu(const at::Tensor& t) {
+void check_tensor(const at::Tensor& t) {
   if (!t.defined()) throw Error(kWho, "got an undefined tensor");
-  if (!t.device().is_cpu()) {
-    throw Error(kWho, "got a " + describe(t),
-                "CUDA tensors go through the NCCL communicator (dist.backend: auto or nccl); "
-                "or move the tensor to the CPU");
+  if (!t.device().is_cpu() && !t.device().is_cuda()) {
+    throw Error(kWho, "got a " + describe(t), "move the tensor to the CPU or a CUDA device");
   }
+}
+
+// MPI reads and writes host memory: a CUDA tensor travels through a host copy (a blocking
+// device-to-host copy before the collective, host-to-device after). The NCCL communicator
+// is the fast path for CUDA tensors; this one makes any build's MPI work with them.
+at::Tensor host_view(const at::Tensor& t) {
+  if (t.device().is_cuda()) return t.to(at::kCPU).contiguous();
+  return t.is_contiguous() ? t : t.contiguous();
 }
 
 MPI_Datatype reduce_type(const at::Tensor& t) {
@@ -49,8 +55,10 @@ MPI_Datatype reduce_type(const at::Tensor& t) {
 // The tensor stays alive in the queued task until the worker has finished with it.
 class MpiWork final : public Work {
  public:
-  MpiWork(MpiCommunicator& comm, std::shared_future<void> done, std::string what)
-      : comm_(comm), done_(std::move(done)), what_(std::move(what)) {}
+  // `after` runs once the collective is done (the copy back of a staged CUDA tensor).
+  MpiWork(MpiCommunicator& comm, std::shared_future<void> done, std::string what,
+          std::function<void()> after = {})
+      : comm_(comm), done_(std::move(done)), what_(std::move(what)), after_(std::move(after)) {}
   ~MpiWork() override {
     try {
       wait();
@@ -63,6 +71,7 @@ class MpiWork final : public Work {
     if (waited_) return;
     waited_ = true;
     comm_.wait_for(done_, what_);
+    if (after_) after_();
   }
 
   bool test() override {
@@ -73,6 +82,7 @@ class MpiWork final : public Work {
   MpiCommunicator& comm_;
   std::shared_future<void> done_;
   std::string what_;
+  std::function<void()> after_;
   bool waited_ = false;
 };
 
@@ -154,23 +164,25 @@ void MpiCommunicator::work_loop() {
   }
 }
 
-void MpiCommunicator::wait_for(const std::shared_future<void>& done, const std::string& what) {
-  if (timeout_s_ > 0) {
-    const auto limit = std::chrono::duration<double>(timeout_s_);
+void MpiCommunicator::wait_for(const std::shared_future<void>& done, const std::string& what,
+                               double timeout_s) {
+  const double limit_s = timeout_s > 0 ? timeout_s : timeout_s_;
+  if (limit_s > 0) {
+    const auto limit = std::chrono::duration<double>(limit_s);
     if (done.wait_for(limit) != std::future_status::ready) {
-      runtime_.abort(what + " did not finish within " +
-                     std::to_string(static_cast<int>(timeout_s_)) +
-                     " s: another rank failed or stopped (dist.timeout_s)");
+      runtime_.abort(what + " did not finish within " + std::to_string(static_cast<int>(limit_s)) +
+                     " s: another rank failed or stopped (" +
+                     (timeout_s > 0 ? "dist.root_timeout_s" : "dist.timeout_s") + ")");
     }
   }
   done.get();  // rethrows the task's error
 }
 
 void MpiCommunicator::allreduce(at::Tensor& tensor, ReduceOp op) {
-  check_cpu(tensor);
+  check_tensor(tensor);
   check_reduce_op(kWho, tensor, op);
   const MPI_Datatype type = reduce_type(tensor);
-  at::Tensor flat = tensor.is_contiguous() ? tensor : tensor.contiguous();
+  at::Tensor flat = host_view(tensor);
   wait_for(submit([this, flat, type, op] {
              reduce_in_place(flat, type);
              if (op == ReduceOp::Average) flat.div_(size_);
@@ -190,29 +202,33 @@ void MpiCommunicator::reduce_in_place(const at::Tensor& flat, MPI_Datatype type)
   }
 }
 
-std::unique_ptr<Work> MpiCommunicator::allreduce_async(const at::Tensor& flat, ReduceOp op) {
-  check_cpu(flat);
-  check_reduce_op(kWho, flat, op);
-  if (!flat.is_contiguous()) {
+std::unique_ptr<Work> MpiCommunicator::allreduce_async(const at::Tensor& bucket, ReduceOp op) {
+  check_tensor(bucket);
+  check_reduce_op(kWho, bucket, op);
+  if (!bucket.is_contiguous()) {
     throw Error(kWho, "the asynchronous all-reduce needs a contiguous buffer",
                 "pass a flat bucket (tensor.contiguous())");
   }
-  const MPI_Datatype type = reduce_type(flat);
+  const MPI_Datatype type = reduce_type(bucket);
+  const at::Tensor flat = host_view(bucket);
   auto done = submit([this, flat, type, op] {
     reduce_in_place(flat, type);
     if (op == ReduceOp::Average) flat.div_(size_);
   });
+  std::function<void()> after;
+  if (!flat.is_same(bucket)) after = [bucket, flat]() mutable { bucket.copy_(flat); };
   return std::make_unique<MpiWork>(*this, std::move(done),
-                                   "an all-reduce of " + std::to_string(flat.nbytes()) + " bytes");
+                                   "an all-reduce of " + std::to_string(flat.nbytes()) + " bytes",
+                                   std::move(after));
 }
 
 void MpiCommunicator::broadcast(at::Tensor& tensor, int root) {
-  check_cpu(tensor);
+  check_tensor(tensor);
   if (root < 0 || root >= size_) {
     throw Error(kWho, "broadcast from rank " + std::to_string(root) + " of " +
                           std::to_string(size_));
   }
-  at::Tensor flat = tensor.is_contiguous() ? tensor : tensor.contiguous();
+  at::Tensor flat = host_view(tensor);
   wait_for(submit([this, flat, root] {
              const int64_t bytes = static_cast<int64_t>(flat.nbytes());
              auto* base = static_cast<char*>(flat.data_ptr());
@@ -257,6 +273,10 @@ std::vector<std::string> MpiCommunicator::allgather_bytes(const std::string& min
 
 void MpiCommunicator::barrier() {
   wait_for(submit([this] { check(MPI_Barrier(comm_), "MPI_Barrier"); }), "a barrier");
+}
+
+void MpiCommunicator::barrier_within(double timeout_s, const std::string& what) {
+  wait_for(submit([this] { check(MPI_Barrier(comm_), "MPI_Barrier"); }), what, timeout_s);
 }
 
 }  // namespace asl::cluster

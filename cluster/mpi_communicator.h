@@ -51,6 +51,7 @@ class MpiCommunicator final : public Communicator {
   void broadcast(at::Tensor& tensor, int root) override;
   std::vector<std::string> allgather_bytes(const std::string& mine) override;
   void barrier() override;
+  void barrier_within(double timeout_s, const std::string& what) override;
 
  private:
   friend class MpiWork;
@@ -58,7 +59,9 @@ class MpiCommunicator final : public Communicator {
   // Queues `task` for the worker thread; the future reports its end (or its error).
   std::shared_future<void> submit(std::function<void()> task);
   // Waits for `done`, at most timeout_s (then aborts the job); rethrows the task's error.
-  void wait_for(const std::shared_future<void>& done, const std::string& what);
+  // Waits up to dist.timeout_s (or `timeout_s` when given, > 0), else ends the job.
+  void wait_for(const std::shared_future<void>& done, const std::string& what,
+                double timeout_s = 0);
   void work_loop();
   // On the worker: MPI_Allreduce (sum) of a contiguous CPU tensor, in pieces of < 2^31.
   void reduce_in_place(const at::Tensor& flat, MPI_Datatype type);

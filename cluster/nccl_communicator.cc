@@ -365,6 +365,15 @@ void NcclCommunicator::barrier() {
   s.bootstrap->barrier();
 }
 
+void NcclCommunicator::barrier_within(double timeout_s, const std::string& what) {
+  State& s = *state_;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    check_cuda(cudaStreamSynchronize(s.stream), "cudaStreamSynchronize");
+  }
+  s.bootstrap->barrier_within(timeout_s, what);
+}
+
 std::string nccl_version() {
   int code = 0;
   if (ncclGetVersion(&code) != ncclSuccess) return "unknown";

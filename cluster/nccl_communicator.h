@@ -48,6 +48,7 @@ class NcclCommunicator final : public Communicator {
   std::vector<std::string> allgather_bytes(const std::string& mine) override;
   // Waits for this rank's NCCL operations, then for every rank.
   void barrier() override;
+  void barrier_within(double timeout_s, const std::string& what) override;
 
   struct State;
 

@@ -64,19 +64,22 @@ Runtime::Runtime(int* argc, char*** argv) : uncaught_at_start_(std::uncaught_exc
     return;  // a world of one: no MPI at all
   }
 
-  // MPI_THREAD_SERIALIZED: MpiCommunicator makes its calls from its own worker thread
-  // (so that transfers progress while backward computes), the main thread calls MPI
-  // before and after it (init, finalize, a benchmark's timing), never at the same time.
-  // FUNNELED would allow the main thread only; MULTIPLE is not needed and is slower or
-  // missing in some builds.
+  // The thread rule (docs/cluster.md): MpiCommunicator makes every collective from its own
+  // worker thread (so that transfers progress while backward computes); the main thread
+  // calls MPI only before and after it (init, finalize, a benchmark's timing). That needs
+  // MPI_THREAD_SERIALIZED. The one call that can come from another thread while the worker
+  // is inside MPI is MPI_Abort (a watchdog's or main thread's timeout): legal only under
+  // MPI_THREAD_MULTIPLE, so MULTIPLE is asked for, and abort() does without MPI_Abort when
+  // the library grants only SERIALIZED.
   const int required = MPI_THREAD_SERIALIZED;
   if (!initialized) {
     int provided = MPI_THREAD_SINGLE;
-    if (MPI_Init_thread(argc, argv, required, &provided) != MPI_SUCCESS) {
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
       throw Error("cluster::Runtime", "MPI_Init_thread failed",
                   "check the MPI installation and the launcher (mpirun, srun --mpi=pmix)");
     }
     owns_mpi_ = true;
+    thread_level_ = provided;
     if (provided < required) {
       MPI_Finalize();
       throw Error("cluster::Runtime",
@@ -88,6 +91,7 @@ Runtime::Runtime(int* argc, char*** argv) : uncaught_at_start_(std::uncaught_exc
   } else {
     int provided = MPI_THREAD_SINGLE;
     MPI_Query_thread(&provided);
+    thread_level_ = provided;
     if (provided < required) {
       throw Error("cluster::Runtime",
                   "MPI was initialised before the Runtime with thread level " +
@@ -153,8 +157,10 @@ std::string Runtime::prefix() const {
 
 void Runtime::abort(const std::string& message) const {
   std::cerr << prefix() << message << std::endl;
+  // Under MPI_THREAD_SERIALIZED another thread may be inside MPI right now: then the rank
+  // only exits, and the launcher (mpirun; srun --kill-on-bad-exit) ends the others.
   int done = 1;
-  if (distributed_) MPI_Finalized(&done);
+  if (distributed_ && thread_level_ >= MPI_THREAD_MULTIPLE) MPI_Finalized(&done);
   if (distributed_ && !done) MPI_Abort(MPI_COMM_WORLD, 1);
   std::_Exit(1);
 }

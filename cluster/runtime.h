@@ -60,6 +60,7 @@ class Runtime {
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   int uncaught_at_start_ = 0;
   std::string hostname_;
+  int thread_level_ = 0;  // MPI_THREAD_* granted (MULTIPLE asked for)
 };
 
 // True when the environment shows a launcher started this process (OpenMPI's

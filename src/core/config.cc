@@ -333,6 +333,11 @@ class Reader {
 
   void check_unknown() const {
     for (const auto& kv : node_) {
+      if (!kv.first.IsScalar()) {
+        throw Error(ctx_.source, "a key under '" + (prefix_.empty() ? std::string("the top") : prefix_) +
+                                     "' is not a name",
+                    "keys are plain words (`asl inspect CONFIG` lists every key)");
+      }
       const std::string key = kv.first.as<std::string>();
       if (seen_.count(key)) continue;
       const std::string path = join_path(prefix_, key);
@@ -647,6 +652,7 @@ void validate(const Config& cfg, const std::string& source) {
   v.one_of(cfg.dist.device, {"auto", "cpu", "cuda"}, "dist.device");
   v.require(cfg.dist.bucket_mb > 0, "dist.bucket_mb", "must be positive");
   v.require(cfg.dist.timeout_s > 0, "dist.timeout_s", "must be positive");
+  v.require(cfg.dist.root_timeout_s > 0, "dist.root_timeout_s", "must be positive");
   v.require(cfg.monitoring.port >= 0 && cfg.monitoring.port <= 65535, "monitoring.port",
             "must be in [0, 65535] (0 turns the endpoint off)");
   v.require(!cfg.monitoring.address.empty(), "monitoring.address", "is empty",
@@ -671,10 +677,17 @@ Config load_node(const YAML::Node& root, const std::string& source,
   }
   Config cfg;
   LoadContext ctx{source, {}};
-  Reader::read(root, "", cfg, ctx);
-  for (const auto& spec : overrides) apply_override(cfg, spec, ctx);
-  derive(cfg, source);
-  for (auto& check : ctx.derived_checks) check();
+  try {
+    Reader::read(root, "", cfg, ctx);
+    for (const auto& spec : overrides) apply_override(cfg, spec, ctx);
+    derive(cfg, source);
+    for (auto& check : ctx.derived_checks) check();
+  } catch (const YAML::Exception& e) {
+    // Whatever shape the YAML takes, one clear error (the readers above name most cases).
+    throw Error(source, "cannot read the config: " + e.msg + " (line " +
+                            std::to_string(e.mark.line + 1) + ")",
+                "compare with configs/demo.yaml");
+  }
   validate(cfg, source);
   return cfg;
 }

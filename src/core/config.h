@@ -320,6 +320,9 @@ struct DistConfig : Section {
   double bucket_mb = 25.0;                // gradient all-reduce bucket size
   bool overlap = true;                    // start buckets during the backward pass
   double timeout_s = 300.0;               // collective watchdog: abort the job after this long
+  // How long the other ranks wait for rank 0's own long phases (writing a checkpoint,
+  // scoring the validation) before the job is ended; separate from timeout_s.
+  double root_timeout_s = 3600.0;
   // epoch: each epoch's permutation cut into N parts (the same training as one process of
   // batch N*b; a rank reads other clips every epoch). fixed: the clips dealt out once, each
   // rank shuffling its own part every epoch (store.in_memory then holds only that part).
@@ -334,6 +337,7 @@ struct DistConfig : Section {
     v("bucket_mb", bucket_mb);
     v("overlap", overlap);
     v("timeout_s", timeout_s);
+    v("root_timeout_s", root_timeout_s);
     v("sharding", sharding);
     v("device", device);
   }

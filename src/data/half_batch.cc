@@ -5,6 +5,7 @@
 #include "data/half.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define ASL_HAVE_F16C_PATH 1
 #endif
@@ -51,8 +52,19 @@ __attribute__((target("avx,f16c"))) void expand_in_place_f16c(float* buf, size_t
   }
 }
 
+// CPUID leaf 1: F16C (ECX bit 29) and AVX (bit 28), and the OS saving the AVX state
+// (OSXSAVE, bit 27, then XCR0 bits 1-2). By hand: clang has no "f16c" for
+// __builtin_cpu_supports.
 bool cpu_has_f16c() {
-  static const bool has = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  static const bool has = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const unsigned needed = (1u << 27) | (1u << 28) | (1u << 29);
+    if ((c & needed) != needed) return false;
+    unsigned lo = 0, hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 6u) == 6u;
+  }();
   return has;
 }
 #else

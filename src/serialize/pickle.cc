@@ -1,8 +1,10 @@
 #include "serialize/pickle.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <unordered_map>
+#include <utility>
 
 #include "core/error.h"
 
@@ -20,10 +22,68 @@ uint64_t le(const unsigned char* p, int n) {
 
 using Ref = std::shared_ptr<PyValue>;
 
+// Every value the running unpickle made (see unpickle(): cycles and deep nests).
+thread_local std::vector<std::weak_ptr<PyValue>>* t_made = nullptr;
+
 Ref make(PyValue::Kind kind) {
   auto v = std::make_shared<PyValue>();
   v->kind = kind;
+  if (t_made) t_made->push_back(v);
   return v;
+}
+
+// Deeper nests than this are refused: torch.save's are a few levels deep, and destroying
+// a value recurses once per level.
+constexpr int kMaxDepth = 1000;
+
+// The deepest nesting under `root`, or -1 when a value contains itself. Iterative, so that a
+// hostile nest cannot overflow the stack here.
+int depth_or_cycle(const PyValue& root) {
+  enum : char { kOpen = 1, kDone = 2 };
+  std::unordered_map<const PyValue*, char> state;
+  struct Frame {
+    const PyValue* value;
+    size_t next;
+  };
+  std::vector<Frame> stack{{&root, 0}};
+  state[&root] = kOpen;
+  int deepest = 1;
+  while (!stack.empty()) {
+    Frame& f = stack.back();
+    const size_t n_items = f.value->items.size(), total = n_items + 2 * f.value->entries.size();
+    if (f.next == total) {
+      state[f.value] = kDone;
+      stack.pop_back();
+      continue;
+    }
+    const size_t i = f.next++;
+    const PyValue* child =
+        i < n_items ? f.value->items[i].get()
+                    : ((i - n_items) % 2 == 0 ? f.value->entries[(i - n_items) / 2].first.get()
+                                              : f.value->entries[(i - n_items) / 2].second.get());
+    if (!child) continue;
+    const char seen = state[child];
+    if (seen == kOpen) return -1;
+    if (seen == kDone) continue;
+    state[child] = kOpen;
+    stack.push_back({child, 0});
+    deepest = std::max(deepest, static_cast<int>(stack.size()));
+    if (deepest > kMaxDepth) return deepest;
+  }
+  return deepest;
+}
+
+// Takes every value apart (their children first lose their parents, then all are freed one
+// by one): frees cycles, and deep nests without recursion.
+void dismantle(std::vector<std::weak_ptr<PyValue>>& made) {
+  std::vector<Ref> alive;
+  for (auto& w : made)
+    if (Ref v = w.lock()) alive.push_back(std::move(v));
+  for (Ref& v : alive) {
+    v->items.clear();
+    v->entries.clear();
+  }
+  made.clear();
 }
 
 ElementType storage_type(const std::string& storage_class, bool* known) {
@@ -465,7 +525,27 @@ std::string PyValue::describe() const {
 }
 
 std::shared_ptr<PyValue> unpickle(const std::string& data, const std::string& path) {
-  return Unpickler(data, path).run();
+  std::vector<std::weak_ptr<PyValue>> made;
+  t_made = &made;
+  Ref root;
+  try {
+    root = Unpickler(data, path).run();
+  } catch (...) {
+    t_made = nullptr;
+    dismantle(made);  // a malformed stream may have left values that refer to each other
+    throw;
+  }
+  t_made = nullptr;
+  const int depth = root ? depth_or_cycle(*root) : 0;
+  if (depth < 0 || depth > kMaxDepth) {
+    root.reset();
+    dismantle(made);
+    throw Error(path, depth < 0 ? "the pickle's values contain themselves (a reference cycle)"
+                                : "the pickle nests values more than " +
+                                      std::to_string(kMaxDepth) + " deep",
+                "not a file torch.save writes; check where it came from");
+  }
+  return root;
 }
 
 }  // namespace asl::serialize

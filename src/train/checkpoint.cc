@@ -7,11 +7,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
+#include <thread>
 
 #include "core/error.h"
 #include "core/strings.h"
@@ -140,9 +142,21 @@ void maybe_die_while_writing(const std::string& path, int64_t epoch,
   std::raise(SIGKILL);
 }
 
+// Testing hook: ASL_FAILPOINT=checkpoint_slow@SECONDS makes every checkpoint write take that
+// much longer, as a slow shared disk would (the other ranks must wait it out).
+void maybe_write_slowly() {
+  const char* failpoint = std::getenv("ASL_FAILPOINT");
+  const std::string prefix = "checkpoint_slow@";
+  if (!failpoint || std::string(failpoint).rfind(prefix, 0) != 0) return;
+  const double seconds = std::atof(failpoint + prefix.size());
+  spdlog::warn("ASL_FAILPOINT: writing the checkpoint {} s slower", seconds);
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+}
+
 }  // namespace
 
 void write_checkpoint(const std::string& path, const TrainingCheckpoint& c) {
+  maybe_write_slowly();
   torch::serialize::OutputArchive archive;
   model::write_weights_to(archive, {c.model, c.model_ema, c.epoch, c.source});
 

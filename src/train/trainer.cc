@@ -16,11 +16,11 @@
 #include <unordered_map>
 
 #include "core/error.h"
-#include "model/kernel_hooks.h"
 #include "core/fs.h"
 #include "core/progress.h"
 #include "data/loader.h"
 #include "data/sharding.h"
+#include "model/kernel_hooks.h"
 #include "model/native_checkpoint.h"
 #include "monitor/train_metrics.h"
 #include "cluster/communicator.h"
@@ -177,22 +177,93 @@ Trainer::Trainer(const config::Config& cfg, std::shared_ptr<const data::ClipAnno
   }
 
   make_dirs(options_.output_dir);
-  std::string resume = options_.resume;
-  if (resume == "auto") {
-    const auto found = find_resume_checkpoint(options_.output_dir);
-    resume = found ? *found : "";
-    if (!found) spdlog::info("--resume auto: no checkpoint in {}, starting from scratch", options_.output_dir);
-  } else if (resume.empty() && path_exists(join_path(options_.output_dir, kLastCheckpoint))) {
-    throw Error(options_.output_dir, "already holds a training run (last.ckpt)",
-                "continue it with --resume auto, or choose another --output");
-  }
+  const std::string resume = agree_on_resume_path();
   if (!resume.empty()) {
     if (is_root()) remove_stale_temporaries(options_.output_dir);
-    restore(resume);
+    restore_everywhere(resume);
   }
   if (world_ > 1) broadcast_state();
   metrics_ = monitor::TrainMetrics::create();
   if (metrics_) metrics_->record_epoch(epoch_);
+}
+
+std::string Trainer::agree_on_resume_path() {
+  // "path:<file>", "none" or "error:<message>", decided on rank 0 alone: a rank with another
+  // view of the output folder (a node-local disk, a relative path in another directory) then
+  // still resumes the file rank 0 chose, or fails with the others.
+  std::string decision = "none";
+  if (is_root()) {
+    try {
+      if (options_.resume == "auto") {
+        const auto found = find_resume_checkpoint(options_.output_dir);
+        if (found) {
+          decision = "path:" + *found;
+        } else {
+          spdlog::info("--resume auto: no checkpoint in {}, starting from scratch",
+                       options_.output_dir);
+        }
+      } else if (!options_.resume.empty()) {
+        decision = "path:" + options_.resume;
+      } else if (path_exists(join_path(options_.output_dir, kLastCheckpoint))) {
+        throw Error(options_.output_dir, "already holds a training run (last.ckpt)",
+                    "continue it with --resume auto, or choose another --output");
+      }
+    } catch (const std::exception& e) {
+      decision = std::string("error:") + e.what();
+    }
+  }
+  if (world_ > 1) decision = comm_->allgather_bytes(decision).front();
+  if (decision.rfind("error:", 0) == 0) throw Error(decision.substr(6));
+  return decision.rfind("path:", 0) == 0 ? decision.substr(5) : "";
+}
+
+void Trainer::restore_everywhere(const std::string& path) {
+  if (world_ <= 1) {
+    restore(path);
+    return;
+  }
+  // Each rank reports "ok <state>" or "error <message>"; every rank sees every report, so
+  // every rank stops alike (never one rank waiting in a collective the others left).
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  std::string report;
+  try {
+    restore(path);
+    report = "ok epoch " + std::to_string(epoch_) + ", step " + std::to_string(global_step_) +
+             ", batch " + std::to_string(position_) + " of the epoch, schedule step " +
+             std::to_string(step_->schedule().step_count()) + ", " +
+             std::to_string(std::filesystem::file_size(path)) + " bytes";
+  } catch (const std::exception& e) {
+    report = std::string("error ") + e.what();
+  }
+  const std::vector<std::string> all = comm_->allgather_bytes(report + "\n" + host);
+  const auto state = [](const std::string& r) { return r.substr(0, r.find('\n')); };
+  const auto where = [&](size_t r) {
+    return "rank " + std::to_string(r) + " (" + all[r].substr(all[r].find('\n') + 1) + ")";
+  };
+  for (size_t r = 0; r < all.size(); ++r) {
+    if (state(all[r]).rfind("error ", 0) == 0) {
+      throw Error("--resume", where(r) + " cannot resume from " + path + ": " + state(all[r]).substr(6),
+                  "give every rank the same view of the output folder (a shared file system, "
+                  "an absolute --output)");
+    }
+  }
+  for (size_t r = 1; r < all.size(); ++r) {
+    if (state(all[r]) != state(all[0])) {
+      throw Error("--resume", "the ranks read different training states from " + path + ": " +
+                                  where(0) + " " + state(all[0]).substr(3) + "; " + where(r) +
+                                  " " + state(all[r]).substr(3),
+                  "give every rank the same view of the output folder (a shared file system, "
+                  "an absolute --output)");
+    }
+  }
+}
+
+void Trainer::wait_for_root(const std::string& what) {
+  if (world_ <= 1) return;
+  if (!is_root()) spdlog::info("waiting for rank 0 {} (up to dist.root_timeout_s = {} s)", what,
+                               cfg_.dist.root_timeout_s);
+  comm_->barrier_within(cfg_.dist.root_timeout_s, "waiting for rank 0 " + what);
 }
 
 void Trainer::broadcast_state() {
@@ -458,6 +529,12 @@ void Trainer::run() {
       if (is_root()) {
         log << line.dump() << "\n";
         log.flush();
+        if (!log) {  // a full disk: say so now (the checkpoints would fail next)
+          throw Error(join_path(options_.output_dir, kStepLog),
+                      "cannot append step " + std::to_string(global_step_) +
+                          " (disk full or not writable?)",
+                      "free space on the output folder's disk, then --resume auto");
+        }
       }
       ++global_step_;
       ++position_;
@@ -510,6 +587,7 @@ void Trainer::run() {
       }
       if (r.stop) {
         save_checkpoint(/*epoch_end=*/false);
+        wait_for_root("to write the checkpoint of the stop");
         progress.finish();
         throw Interrupted("training stopped by a signal at epoch " + std::to_string(epoch_ + 1) +
                           ", step " + std::to_string(global_step_) + "; " +
@@ -520,6 +598,7 @@ void Trainer::run() {
     ++epoch_;
     position_ = 0;
     save_checkpoint(/*epoch_end=*/true);
+    wait_for_root("to write the checkpoint of epoch " + std::to_string(epoch_));
     if (metrics_) metrics_->record_epoch(epoch_);
     if (is_root()) {
       spdlog::info("epoch {}/{}: {} steps, mean final_loss {:.4f}, lr {:.3g}, data wait {:.1f} s",
@@ -529,6 +608,7 @@ void Trainer::run() {
     if (epoch_end_hook_) {
       epoch_end_hook_({epoch_, total_epochs_, global_step_,
                        join_path(options_.output_dir, kLastCheckpoint), &step_->ema()});
+      wait_for_root("to score the validation of epoch " + std::to_string(epoch_));
     }
     if (options_.stop_after_epochs > 0 && ++epochs_this_run >= options_.stop_after_epochs) break;
   }

@@ -74,6 +74,13 @@ class Trainer {
   // epoch's end also epoch_NNNN.ckpt when due.
   void save_checkpoint(bool epoch_end);
   void broadcast_state();
+  // Rank 0 picks the checkpoint (or none, or an error); every rank gets its decision.
+  std::string agree_on_resume_path();
+  // Every rank restores `path`; any rank's failure, or ranks that read different training
+  // states, end the job on every rank with one message.
+  void restore_everywhere(const std::string& path);
+  // The other ranks wait for rank 0's own long phase under dist.root_timeout_s.
+  void wait_for_root(const std::string& what);
   void truncate_step_log();
   bool is_root() const { return rank_ == 0; }
 

@@ -46,6 +46,25 @@ TEST(RuntimeMpi, FactoryPicksMpiForCpu) {
   EXPECT_EQ(c->rank(), runtime().rank());
 }
 
+// A rank that computes on the CPU among GPU ranks (or the reverse) is refused on every rank
+// with one message naming it and its host, before any NCCL set-up (no hang).
+TEST(RuntimeMpi, RanksThatDisagreeOnTheDeviceAreRefusedOnEveryRank) {
+  const std::string mine = runtime().rank() == 1 ? "cuda:0" : "cpu";
+  const std::string message =
+      error_of([&] { check_ranks_agree_on_device(comm(), runtime(), mine); });
+  EXPECT_NE(message.find("rank 1 (" + runtime().hostname() + ") on cuda"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("rank 0"), std::string::npos) << message;
+  // Agreement passes silently.
+  check_ranks_agree_on_device(comm(), runtime(), "cpu");
+}
+
+// mpi with CUDA tensors is allowed now (host copies); on the CPU the factory still gives MPI.
+TEST(RuntimeMpi, MpiBackendIsAcceptedWhateverTheDevice) {
+  auto c = make_communicator(runtime(), "cpu", "mpi");
+  EXPECT_EQ(c->name(), "mpi");
+}
+
 TEST(MpiCommunicator, AllReduceSumsAndAveragesEveryDtype) {
   const int r = comm().rank();
   // Rank r holds (r+1) * base; the sum is 3 * base, the average 1.5 * base.

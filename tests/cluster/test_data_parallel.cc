@@ -109,7 +109,9 @@ TEST_P(DataParallel, TwoRanksOfBatchTwoTrainAsOneProcessOfBatchFour) {
   ASSERT_EQ(parallel.iterations_per_epoch(), 4);
   parallel.run();
 
-  if (runtime().is_root()) {
+  // Rank 0's checks run in a lambda: a failed ASSERT leaves the lambda, not the test, so
+  // rank 0 still meets rank 1 in the collectives below (never one rank waiting alone).
+  if (runtime().is_root()) [&] {
     cluster::LocalCommunicator local;
     Trainer single(tiny_config(4, overlap), clips(), source, options(one, &local));
     ASSERT_EQ(single.iterations_per_epoch(), 4);
@@ -147,7 +149,7 @@ TEST_P(DataParallel, TwoRanksOfBatchTwoTrainAsOneProcessOfBatchFour) {
       if (round_off_driven(ea[i].first)) continue;
       EXPECT_LE(relative(eb[i].second, ea[i].second), 1e-5) << ea[i].first;
     }
-  }
+  }();
   // Both ranks hold the same parameters (rank 1's all-reduced copy equals rank 0's).
   for (const auto& p : parallel.step().model()->named_parameters()) {
     at::Tensor mine = p.value().detach().clone();
@@ -236,7 +238,7 @@ TEST(DistributedEvaluation, SamePredictionsWithOneAndTwoRanks) {
   const eval::PredictionList gathered = infer::predict_sharded(predictor, comm.get());
   if (runtime().is_root()) {
     const eval::PredictionList alone = predictor.run();
-    ASSERT_EQ(gathered.size(), alone.size());
+    ASSERT_EQ(gathered.size(), alone.size());  // no collective follows in this test
     EXPECT_EQ(infer::encode_predictions(gathered), infer::encode_predictions(alone));
     EXPECT_FALSE(alone.front().predictions.empty());
   } else {
@@ -271,7 +273,7 @@ TEST(StopSignal, OneRankAsksBothStopAfterTheSameStepAndResumeExactly) {
   EXPECT_EQ(resumed.global_step(), 1);
   EXPECT_EQ(resumed.position(), 1);
   resumed.run();
-  if (runtime().is_root()) {
+  if (runtime().is_root()) [&] {  // a lambda: its ASSERT cannot skip the barrier below
     const auto a = step_lines(straight), b = step_lines(stopped);
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i) {
@@ -279,7 +281,78 @@ TEST(StopSignal, OneRankAsksBothStopAfterTheSameStepAndResumeExactly) {
         EXPECT_EQ(a[i][key], b[i][key]) << "step " << i << " " << key;
       }
     }
+  }();
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+// Rank 0 chooses the checkpoint of --resume auto; every rank restores that file, so ranks
+// whose output folders differ (rank 1's holds an older last.ckpt) resume the same step. A
+// rank that reads another state there, or cannot read it, stops the job on every rank with
+// one message naming it: never a hang.
+TEST(Resume, EveryRankResumesTheCheckpointRankZeroChoseOrAllStop) {
+  const auto source = std::make_shared<WaveSource>();
+  auto comm = cluster::make_communicator(runtime(), "cpu");
+  const std::string base = shared_dir("resume_views");
+  const std::string x = base + "/x", y = base + "/y";
+  const std::string mine = runtime().is_root() ? x : y;  // each rank's own --output
+  const auto run_one_epoch = [&](const std::string& resume) {
+    TrainerOptions o = options(mine, comm.get(), resume);
+    o.stop_after_epochs = 1;
+    Trainer t(tiny_config(2, true), clips(), source, o);
+    t.run();
+    return t.global_step();
+  };
+  EXPECT_EQ(run_one_epoch(""), 4);
+  if (runtime().is_root()) {  // the older view: epoch 1 in y
+    fs::create_directories(y);
+    fs::copy_file(x + "/last.ckpt", y + "/last.ckpt", fs::copy_options::overwrite_existing);
   }
+  MPI_Barrier(MPI_COMM_WORLD);
+  EXPECT_EQ(run_one_epoch("auto"), 8);  // both ranks continued x's epoch 1
+
+  {  // rank 1's own folder holds epoch 1, rank 0's epoch 2: both resume rank 0's choice
+    Trainer t(tiny_config(2, true), clips(), source, options(mine, comm.get(), "auto"));
+    EXPECT_EQ(t.global_step(), 8);
+    EXPECT_EQ(t.epoch(), 2);
+  }
+
+  // A relative --output that means another folder on rank 1 (another working directory).
+  const fs::path start = fs::current_path();
+  const auto view = [&](const std::string& name, const std::string& target) {
+    const std::string dir = base + "/" + name + "_r" + std::to_string(runtime().rank());
+    fs::create_directories(dir);
+    if (!target.empty()) fs::create_directory_symlink(target, dir + "/run");
+    else fs::create_directories(dir + "/run");
+    fs::current_path(dir);
+  };
+  view("older", runtime().is_root() ? x : y);
+  std::string message = asl::testing::error_of(
+      [&] { Trainer t(tiny_config(2, true), clips(), source, options("run", comm.get(), "auto")); });
+  EXPECT_HAS(message, "the ranks read different training states from run/last.ckpt");
+  EXPECT_HAS(message, "rank 1 (" + runtime().hostname() + ") epoch 1, step 4");
+  EXPECT_HAS(message, "rank 0 (" + runtime().hostname() + ") epoch 2, step 8");
+  fs::current_path(start);
+  MPI_Barrier(MPI_COMM_WORLD);
+
+  view("missing", runtime().is_root() ? x : "");
+  message = asl::testing::error_of(
+      [&] { Trainer t(tiny_config(2, true), clips(), source, options("run", comm.get(), "auto")); });
+  EXPECT_HAS(message, "rank 1 (" + runtime().hostname() + ") cannot resume from run/last.ckpt");
+  fs::current_path(start);
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+// Rank 0 writing a checkpoint for longer than dist.timeout_s: the other rank waits for it in
+// a barrier under dist.root_timeout_s, so the job goes on (it used to abort).
+TEST(RootPhases, ASlowCheckpointWriteDoesNotTripTheCollectiveTimeout) {
+  const auto source = std::make_shared<WaveSource>();
+  auto comm = cluster::make_communicator(runtime(), "cpu", "auto", /*timeout_s=*/3.0);
+  const std::string dir = shared_dir("slow_checkpoint");
+  if (runtime().is_root()) setenv("ASL_FAILPOINT", "checkpoint_slow@6", 1);
+  Trainer t(tiny_config(2, true), clips(), source, options(dir, comm.get()));
+  t.run();
+  unsetenv("ASL_FAILPOINT");
+  EXPECT_EQ(t.global_step(), 8);
   MPI_Barrier(MPI_COMM_WORLD);
 }
 

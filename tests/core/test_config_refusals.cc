@@ -26,5 +26,14 @@ TEST(ConfigRefusals, SgdAndMultistepAreRefusedAtLoadWithTheFix) {
   EXPECT_HAS(e, "monitoring.linger_s");
 }
 
+// Found by the fuzzer (tests/fuzz/fuzz_config.cc): a key that is not a name, or YAML of an
+// unexpected shape, is one asl::Error, never a YAML exception.
+TEST(ConfigRefusals, KeysThatAreNotNamesAreOneError) {
+  std::string e = asl::testing::error_of([] { load_config_text("dataset: {[1, 2]: 3}\n", "x.yaml"); });
+  EXPECT_HAS(e, "x.yaml: a key under 'dataset' is not a name");
+  e = asl::testing::error_of([] { load_config_text("? [a]\n: 1\n", "y.yaml"); });
+  EXPECT_HAS(e, "y.yaml: ");
+}
+
 }  // namespace
 }  // namespace asl::config

@@ -146,5 +146,23 @@ TEST(TorchFile, ACutPickleNamesTheByte) {
   EXPECT_HAS(e, cut + ": cannot read its pickle (data.pkl): unexpected end at byte ");
 }
 
+// Found by the fuzzer (tests/fuzz/fuzz_pickle.cc): a list that holds itself, and a nest
+// deep enough to overflow the stack when freed, are one error each and leak nothing.
+TEST(Pickle, ACycleAndAHostileNestAreRefused) {
+  // PROTO 2, EMPTY_LIST, BINPUT 0, BINGET 0, APPEND, STOP: l = []; l.append(l)
+  const std::string cycle = std::string("\x80\x02]q\x00" "h\x00" "a.", 9);
+  EXPECT_HAS(error_of([&] { unpickle(cycle, "cycle.pkl"); }), "cycle.pkl: the pickle's values contain themselves");
+  std::string nest = "\x80\x02";
+  for (int i = 0; i < 5000; ++i) nest += ']';
+  for (int i = 0; i < 4999; ++i) nest += 'a';
+  nest += '.';
+  EXPECT_HAS(error_of([&] { unpickle(nest, "nest.pkl"); }), "nests values more than 1000 deep");
+  std::string fine = "\x80\x02";
+  for (int i = 0; i < 50; ++i) fine += ']';
+  for (int i = 0; i < 49; ++i) fine += 'a';
+  fine += '.';
+  EXPECT_EQ(unpickle(fine, "fine.pkl")->kind, PyValue::Kind::kList);
+}
+
 }  // namespace
 }  // namespace asl::serialize

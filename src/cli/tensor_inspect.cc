@@ -1,5 +1,6 @@
 // The tensor parts of `asl inspect` (commands.h), in asl-torch.
 #include <algorithm>
+#include <cstdio>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "core/strings.h"
 #include "model/native_checkpoint.h"
 #include "model/summary.h"
+#include "serialize/crc32.h"
 #include "train/checkpoint.h"
 
 namespace asl::cli {
@@ -19,6 +21,20 @@ int64_t parameter_count(const model::NamedTensors& tensors) {
   int64_t n = 0;
   for (const auto& [name, t] : tensors) n += t.numel();
   return n;
+}
+
+// The CRC-32 of every tensor's values in the stored order: two checkpoints with the same
+// digest hold the same weights bit for bit (how the kill-and-resume test compares runs).
+std::string weights_digest(const model::NamedTensors& tensors) {
+  uint32_t crc = 0;
+  for (const auto& [name, t] : tensors) {
+    const at::Tensor c = t.contiguous().cpu();
+    crc = serialize::crc32(name.data(), name.size(), crc);
+    crc = serialize::crc32(c.data_ptr(), c.nbytes(), crc);
+  }
+  char text[16];
+  std::snprintf(text, sizeof text, "%08x", crc);
+  return text;
 }
 
 }  // namespace
@@ -37,6 +53,9 @@ std::string inspect_checkpoint(const std::string& path) {
     out << "parameters: " << c.model.size() << " tensors, " << with_commas(parameter_count(c.model))
         << " values\n";
     out << "EMA weights: " << (c.model_ema.empty() ? "no" : "yes") << "\n";
+    out << "weights digest: " << weights_digest(c.model);
+    if (!c.model_ema.empty()) out << ", EMA " << weights_digest(c.model_ema);
+    out << " (CRC-32 of the values)\n";
     out << "optimizer state: " << c.optimizer.size() << " parameters; learning rate "
         << c.schedule_lr << ", loss normalizer " << c.loss_normalizer << "\n";
     out << "ranks that wrote it: " << std::max<size_t>(1, c.rng_cpu_ranks.size()) << "\n";
@@ -55,6 +74,9 @@ std::string inspect_checkpoint(const std::string& path) {
     out << "parameters: " << w.model.size() << " tensors, " << with_commas(parameter_count(w.model))
         << " values\n";
     out << "EMA weights: " << (w.model_ema.empty() ? "no" : "yes") << "\n";
+    out << "weights digest: " << weights_digest(w.model);
+    if (!w.model_ema.empty()) out << ", EMA " << weights_digest(w.model_ema);
+    out << " (CRC-32 of the values)\n";
   }
   out << "size: " << size_text(path) << "\n";
   return out.str();

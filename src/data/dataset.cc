@@ -78,6 +78,13 @@ class StoreSource : public FeatureSource {
 
   std::string describe() const override { return "feature store " + path_; }
 
+  std::vector<std::string> missing(const std::vector<const Clip*>& clips) const override {
+    std::vector<std::string> out;
+    for (const Clip* clip : clips)
+      if (!reader_.has_clip(clip->clip_id)) out.push_back(clip->clip_id);
+    return out;
+  }
+
  private:
   std::string path_;
   StoreReader reader_;
@@ -321,6 +328,18 @@ Ego4dDataset::Ego4dDataset(const config::Config& cfg, bool is_training,
   if (clips_.empty()) {
     throw Error(dataset_.json_file, "no clips in split [" + joined + "]",
                 "check train_split / val_split against the subsets in the annotations");
+  }
+  // At start-up, not epochs later: an annotation file changed under a packed store.
+  if (const std::vector<std::string> lost = source_ ? source_->missing(clips_) : std::vector<std::string>{};
+      !lost.empty()) {
+    std::string names;
+    for (size_t k = 0; k < lost.size() && k < 3; ++k) names += (k ? ", " : "") + lost[k];
+    throw Error(source_->describe(),
+                std::to_string(lost.size()) + " of the " + std::to_string(clips_.size()) +
+                    " clips of split [" + joined + "] in " + dataset_.json_file +
+                    " are not in it (" + names + (lost.size() > 3 ? ", ..." : "") + ")",
+                "pack the store again from this annotation file (asl pack), or use the "
+                "annotation file it was packed from");
   }
   for (const Clip* clip : clips_) {
     Prepared p;

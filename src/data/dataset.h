@@ -29,6 +29,12 @@ class FeatureSource {
   // Stream names, in read() order (for messages).
   virtual std::vector<std::string> stream_names() const = 0;
   virtual std::string describe() const = 0;
+  // The clips among `clips` whose features are not there (a store packed from another
+  // annotation file). Sources that only find out when reading return none.
+  virtual std::vector<std::string> missing(const std::vector<const Clip*>& clips) const {
+    (void)clips;
+    return {};
+  }
 };
 
 // The store at cfg.store.path (streams picked by cfg.store.streams, else the store's order),

@@ -51,6 +51,12 @@ Json parse_json(const std::string& text, const std::string& file,
                                      : detail.substr(at);
     throw Error(file, "malformed JSON " + one_line(detail),
                 "fix the JSON syntax at that position");
+  } catch (const Json::out_of_range& e) {
+    // A number that does not fit a double ("1e400"): found by tests/fuzz/fuzz_annotations.cc.
+    std::string detail = e.what();
+    const auto at = detail.find("] ");
+    throw Error(file, "unreadable JSON: " + one_line(at == std::string::npos ? detail : detail.substr(at + 2)),
+                "write numbers that fit a double");
   }
 }
 

@@ -36,39 +36,43 @@ Ref make(PyValue::Kind kind) {
 // a value recurses once per level.
 constexpr int kMaxDepth = 1000;
 
-// The deepest nesting under `root`, or -1 when a value contains itself. Iterative, so that a
-// hostile nest cannot overflow the stack here.
-int depth_or_cycle(const PyValue& root) {
+// The deepest nesting under any of `roots`, or -1 when some value contains itself.
+// Iterative, so that a hostile nest cannot overflow the stack here; one visit per value.
+int depth_or_cycle(const std::vector<const PyValue*>& roots) {
   enum : char { kOpen = 1, kDone = 2 };
   std::unordered_map<const PyValue*, char> state;
   struct Frame {
     const PyValue* value;
     size_t next;
   };
-  std::vector<Frame> stack{{&root, 0}};
-  state[&root] = kOpen;
-  int deepest = 1;
-  while (!stack.empty()) {
-    Frame& f = stack.back();
-    const size_t n_items = f.value->items.size(), total = n_items + 2 * f.value->entries.size();
-    if (f.next == total) {
-      state[f.value] = kDone;
-      stack.pop_back();
-      continue;
+  int deepest = 0;
+  for (const PyValue* root : roots) {
+    if (!root || state[root] == kDone) continue;
+    std::vector<Frame> stack{{root, 0}};
+    state[root] = kOpen;
+    deepest = std::max(deepest, 1);
+    while (!stack.empty()) {
+      Frame& f = stack.back();
+      const size_t n_items = f.value->items.size(), total = n_items + 2 * f.value->entries.size();
+      if (f.next == total) {
+        state[f.value] = kDone;
+        stack.pop_back();
+        continue;
+      }
+      const size_t i = f.next++;
+      const size_t e = (i - n_items) / 2;
+      const PyValue* child = i < n_items ? f.value->items[i].get()
+                             : (i - n_items) % 2 == 0 ? f.value->entries[e].first.get()
+                                                      : f.value->entries[e].second.get();
+      if (!child) continue;
+      const char seen = state[child];
+      if (seen == kOpen) return -1;
+      if (seen == kDone) continue;
+      state[child] = kOpen;
+      stack.push_back({child, 0});
+      deepest = std::max(deepest, static_cast<int>(stack.size()));
+      if (deepest > kMaxDepth) return deepest;
     }
-    const size_t i = f.next++;
-    const PyValue* child =
-        i < n_items ? f.value->items[i].get()
-                    : ((i - n_items) % 2 == 0 ? f.value->entries[(i - n_items) / 2].first.get()
-                                              : f.value->entries[(i - n_items) / 2].second.get());
-    if (!child) continue;
-    const char seen = state[child];
-    if (seen == kOpen) return -1;
-    if (seen == kDone) continue;
-    state[child] = kOpen;
-    stack.push_back({child, 0});
-    deepest = std::max(deepest, static_cast<int>(stack.size()));
-    if (deepest > kMaxDepth) return deepest;
   }
   return deepest;
 }
@@ -536,7 +540,15 @@ std::shared_ptr<PyValue> unpickle(const std::string& data, const std::string& pa
     throw;
   }
   t_made = nullptr;
-  const int depth = root ? depth_or_cycle(*root) : 0;
+  // Every value still alive, not only those under the root: a cycle among values the
+  // result does not hold would otherwise leak (found by tests/fuzz/fuzz_pickle.cc).
+  std::vector<Ref> alive;
+  for (auto& w : made)
+    if (Ref v = w.lock()) alive.push_back(std::move(v));
+  std::vector<const PyValue*> roots;
+  for (const Ref& v : alive) roots.push_back(v.get());
+  const int depth = depth_or_cycle(roots);
+  alive.clear();
   if (depth < 0 || depth > kMaxDepth) {
     root.reset();
     dismantle(made);

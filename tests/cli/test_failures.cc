@@ -143,6 +143,35 @@ TEST_F(Failures, EmptySplitsFailClearly) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+// An annotation file changed under a packed store (a clip the store lacks): one error at
+// start-up naming the store, the count and the clip, before any training.
+TEST_F(Failures, AClipMissingFromTheStoreIsNamedAtStartUp) {
+  std::stringstream text;
+  text << std::ifstream(data_ + "/clip_annotations.json").rdbuf();
+  nlohmann::json clips = nlohmann::json::parse(text.str());
+  nlohmann::json& db = clips.contains("database") ? clips["database"] : clips;
+  nlohmann::json extra;
+  for (auto it = db.begin(); it != db.end(); ++it) {
+    if (it.value().value("subset", "") == "train") {
+      extra = it.value();
+      break;
+    }
+  }
+  ASSERT_FALSE(extra.is_null());
+  if (extra.contains("clip_id")) extra["clip_id"] = "not-packed-clip";
+  db["not-packed-clip"] = extra;
+  const std::string changed = dir_ + "/changed_annotations.json";
+  std::ofstream(changed) << clips.dump();
+  const std::string run = dir_ + "/missing_clip";
+  const RunResult r = train(run, {"--set", "dataset.json_file=" + changed});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_HAS(r.err, "features.h5");
+  EXPECT_HAS(r.err, "are not in it (not-packed-clip)");
+  EXPECT_HAS(r.err, "asl pack");
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_FALSE(fs::exists(run + "/last.ckpt"));
+}
+
 TEST_F(Failures, ScoreNamesTheFaultOfAMalformedPredictionFile) {
   const std::string pred = dir_ + "/bad_pred.json", out = dir_ + "/bad_metrics.json";
   std::ofstream(pred) << R"({"version": "1.0", "detect_results": {"clip-a": [{"label": "x", "score": 0.5}]}, "retrieve_results": {}})";

@@ -129,6 +129,16 @@ TEST(ClipAnnotationsErrors, MalformedJsonGivesLineAndColumn) {
   EXPECT_EQ(m.find('\n'), std::string::npos);
 }
 
+// Found by tests/fuzz/fuzz_annotations.cc: a number too large for a double was an uncaught
+// exception; it is one error naming the file.
+TEST(ClipAnnotationsErrors, ANumberPastDoubleIsOneError) {
+  const std::string path = temp_dir() + "huge.json";
+  write_text(path, "{\"c1\": {\"duration\": 874e26487}}");
+  const std::string m = error_of([&] { read_clip_annotations(path); });
+  EXPECT_HAS(m, path + ": unreadable JSON: number overflow");
+  EXPECT_EQ(m.find('\n'), std::string::npos);
+}
+
 TEST(ClipAnnotationsErrors, TopLevelMustBeAnObject) {
   std::string path;
   const std::string m = read_error(Json::array({1, 2}), &path);

@@ -152,6 +152,9 @@ TEST(Pickle, ACycleAndAHostileNestAreRefused) {
   // PROTO 2, EMPTY_LIST, BINPUT 0, BINGET 0, APPEND, STOP: l = []; l.append(l)
   const std::string cycle = std::string("\x80\x02]q\x00" "h\x00" "a.", 9);
   EXPECT_HAS(error_of([&] { unpickle(cycle, "cycle.pkl"); }), "cycle.pkl: the pickle's values contain themselves");
+  // The same cycle left in the memo while the pickle returns None: still refused (and freed).
+  const std::string hidden = std::string("\x80\x02]q\x00" "h\x00" "a0N.", 11);
+  EXPECT_HAS(error_of([&] { unpickle(hidden, "hidden.pkl"); }), "contain themselves");
   std::string nest = "\x80\x02";
   for (int i = 0; i < 5000; ++i) nest += ']';
   for (int i = 0; i < 4999; ++i) nest += 'a';

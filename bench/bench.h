@@ -6,8 +6,11 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <random>
 #include <string>
 #include <vector>
+
+#include "infer/nms.h"
 
 namespace asl::bench {
 
@@ -35,6 +38,14 @@ struct Options {
   int repeat = 5;
   std::string json_out;
 };
+
+// One Ego4D-shaped clip's candidates (1,024 steps, 10 levels, 110 classes) as decoding hands them to NMS: per level, the scores above
+// pre_nms_thresh, the best pre_nms_topk by descending score, levels concatenated; segments
+// on the input grid. Scores look like a trained model's: ~10 actions, each seen by the
+// positions inside it on the levels whose range fits its length, with a score that falls
+// off from its centre, boundaries with jitter and a few confused classes; elsewhere a
+// background of small scores spread over four decades.
+std::vector<infer::Segment> ego4d_shaped_candidates(std::mt19937_64& rng);
 
 // --what nms: batched soft-NMS on Ego4D-shaped candidate sets (bench/nms_bench.cc).
 std::string run_nms_bench(const Options& options);

@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "cluster/make_communicator.h"
 #include "core/config.h"
@@ -36,20 +35,6 @@ double time_it(const at::Device& device, int repeat, const std::function<void()>
     runs.push_back(seconds_since(t0));
   }
   return median(runs);
-}
-
-std::vector<infer::Segment> candidates(int n, int classes, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> pos(0, 900), len(1, 120), score(0, 1);
-  std::uniform_int_distribution<int> label(0, classes - 1);
-  std::vector<infer::Segment> out(n);
-  for (auto& s : out) {
-    s.start = pos(rng);
-    s.end = s.start + len(rng);
-    s.score = score(rng);
-    s.label = label(rng);
-  }
-  return out;
 }
 
 }  // namespace
@@ -130,9 +115,10 @@ std::string run_kernels_bench(const Options& o, const std::string& config_path,
         time_it(device, o.repeat, [&] { kernels::fused_ema_update(averages, values, 0.999); });
     row("EMA update, " + std::to_string(averages.size()) + " tensors", base, fused);
   }
-  {  // Multi-class soft-NMS of 8 hidden-test-sized clips (2,000 candidates, 110 classes).
+  {  // Multi-class soft-NMS of 8 Ego4D-shaped clips (the NMS benchmark's, 110 classes).
+    std::mt19937_64 rng(100);
     std::vector<std::vector<infer::Segment>> clips;
-    for (int c = 0; c < 8; ++c) clips.push_back(candidates(2000, 110, 100 + c));
+    for (int c = 0; c < 8; ++c) clips.push_back(bench::ego4d_shaped_candidates(rng));
     infer::NmsOptions nms;
     nms.sigma = 0.5f;
     nms.min_score = 0.001f;
@@ -143,7 +129,7 @@ std::string run_kernels_bench(const Options& o, const std::string& config_path,
     const kernels::GroupNmsFn run = kernels::group_nms_for(device);
     const double fused =
         time_it(at::Device(at::kCPU), o.repeat, [&] { (void)kernels::batched_nms_clips(clips, nms, run); });
-    row("soft-NMS, 8 clips x 2000 x 110", base, fused);
+    row("soft-NMS, 8 Ego4D-shaped clips", base, fused);
   }
   const std::string text = out.dump(2);
   if (!o.json_out.empty()) write_file_atomic(o.json_out, text + "\n");

@@ -46,13 +46,9 @@ infer::NmsOptions ego4d_nms_options() {
   return o;
 }
 
-// One clip's candidates as decoding hands them to NMS: per level, the scores above
-// pre_nms_thresh, the best pre_nms_topk by descending score, levels concatenated; segments
-// on the input grid. Scores look like a trained model's: ~10 actions, each seen by the
-// positions inside it on the levels whose range fits its length, with a score that falls
-// off from its centre, boundaries with jitter and a few confused classes; elsewhere a
-// background of small scores spread over four decades.
-std::vector<Segment> make_clip(std::mt19937_64& rng) {
+}  // namespace
+
+std::vector<infer::Segment> ego4d_shaped_candidates(std::mt19937_64& rng) {
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   struct Action {
     double start, end;
@@ -105,6 +101,8 @@ std::vector<Segment> make_clip(std::mt19937_64& rng) {
   }
   return out;
 }
+
+namespace {
 
 // The reference, written as it is: nms.py's batched_nms (multiclass, soft) around the C++
 // extension's softnms_1d_cpu, with the same copies (a gather per class, the extension's
@@ -274,7 +272,7 @@ std::string run_nms_bench(const Options& options) {
   std::vector<ReferenceInput> tensors;
   size_t candidates = 0;
   for (int c = 0; c < kClips; ++c) {
-    clips.push_back(make_clip(rng));
+    clips.push_back(ego4d_shaped_candidates(rng));
     tensors.push_back(as_tensors(clips.back()));
     candidates += clips.back().size();
   }

@@ -17,7 +17,6 @@
 #include "data/loader.h"
 #include "infer/decode.h"
 #include "infer/nms.h"
-#include "model/kernel_hooks.h"
 #include "train/precision.h"
 #include "train/step.h"
 
@@ -165,11 +164,7 @@ std::string run_model_bench(const ModelBenchOptions& o) {
       const double t_dec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       candidates = segs.size();
       t0 = std::chrono::steady_clock::now();
-      // On the GPU with the kernels installed, NMS of all classes runs there (infer::detect).
-      const auto& on_gpu = model::kernel_hooks().batched_nms;
-      segs = on_gpu && device.is_cuda() && nms.multiclass && nms.method != infer::NmsMethod::kNone
-                 ? on_gpu({segs}, nms).front()
-                 : infer::batched_nms(segs, nms);
+      segs = infer::suppress(segs, nms, device.is_cuda());
       infer::grid_to_seconds(segs, clip);
       const double t_nms = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       kept = segs.size();

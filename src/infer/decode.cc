@@ -93,17 +93,18 @@ void grid_to_seconds(std::vector<Segment>& segs, const ClipTiming& clip) {
   }
 }
 
+std::vector<Segment> suppress(const std::vector<Segment>& candidates, const NmsOptions& options,
+                              bool on_cuda) {
+  const auto& on_gpu = model::kernel_hooks().batched_nms;
+  if (on_gpu && on_cuda && options.multiclass && options.method != NmsMethod::kNone)
+    return on_gpu({candidates}, options).front();
+  return batched_nms(candidates, options);
+}
+
 std::vector<Segment> detect(const model::NetworkOutputs& outputs, const ClipTiming& clip,
                             const config::TestConfig& test) {
-  const NmsOptions options = nms_options_from(test);
-  std::vector<Segment> segs = decode_candidates(outputs, test);
-  // On the GPU, all classes of the clip in one launch (the same kept segments).
-  const auto& on_gpu = model::kernel_hooks().batched_nms;
   const bool cuda = !outputs.cls_logits.empty() && outputs.cls_logits.front().is_cuda();
-  if (on_gpu && cuda && options.multiclass && options.method != NmsMethod::kNone)
-    segs = std::move(on_gpu({segs}, options).front());
-  else
-    segs = batched_nms(segs, options);
+  std::vector<Segment> segs = suppress(decode_candidates(outputs, test), nms_options_from(test), cuda);
   grid_to_seconds(segs, clip);
   return segs;
 }

@@ -30,6 +30,12 @@ std::vector<Segment> decode_candidates(const model::NetworkOutputs& outputs,
 // values <= 0 become 0 and values >= duration become duration.
 void grid_to_seconds(std::vector<Segment>& segs, const ClipTiming& clip);
 
+// NMS of one clip's candidates: on the GPU (all classes in one launch) when the outputs are
+// CUDA tensors and the kernels are installed (model/kernel_hooks.h), else batched_nms; the
+// same kept segments either way.
+std::vector<Segment> suppress(const std::vector<Segment>& candidates, const NmsOptions& options,
+                              bool on_cuda);
+
 // decode_candidates, NMS (test_cfg.nms_method), grid_to_seconds: the clip's detections,
 // sorted by score descending unless nms_method is none.
 std::vector<Segment> detect(const model::NetworkOutputs& outputs, const ClipTiming& clip,

@@ -127,10 +127,13 @@ std::string run_load_bench(const LoadBenchOptions& o) {
 
   // 1. The data: the same clips three ways.
   const std::string f16_path = root + "/store-f16.h5", f32_path = root + "/store-f32.h5";
+  const std::string plain_path = root + "/store-f16-no-checksums.h5";
   std::vector<std::string> clip_ids, pt_files;
   {
     StoreWriter f16(f16_path, kStreams, DType::F16, "asl bench --what load (random values)");
     StoreWriter f32(f32_path, kStreams, DType::F32, "asl bench --what load (random values)");
+    StoreWriter plain(plain_path, kStreams, DType::F16, "asl bench --what load (random values)",
+                      1, /*checksums=*/false);
     for (const auto& s : kStreams) make_dirs(root + "/pt/" + s.name);
     Values values;
     Progress progress("bench data", o.clips, "clips");
@@ -148,11 +151,13 @@ std::string run_load_bench(const LoadBenchOptions& o) {
       }
       f16.write_clip(id, per_stream);
       f32.write_clip(id, per_stream);
+      plain.write_clip(id, per_stream);
       clip_ids.push_back(id);
       progress.advance();
     }
     f16.commit();
     f32.commit();
+    plain.commit();
   }
 
   auto store_source = [&](const std::string& key, const std::string& label,
@@ -169,7 +174,9 @@ std::string run_load_bench(const LoadBenchOptions& o) {
     return s;
   };
   std::vector<Source> sources = {store_source("store-f16", "store f16", f16_path),
-                                 store_source("store-f32", "store f32", f32_path)};
+                                 store_source("store-f32", "store f32", f32_path),
+                                 store_source("store-f16-no-checksums", "store f16 without checksums",
+                                              plain_path)};
   sources.push_back({"pt-f32", ".pt f32 per clip", pt_files, [&pt_files] {
                        int64_t bytes = 0;
                        for (const auto& f : pt_files) {

@@ -137,7 +137,19 @@ void MpiCommunicator::check(int code, const std::string& what) const {
 }
 
 std::shared_future<void> MpiCommunicator::submit(std::function<void()> task) {
-  std::packaged_task<void()> job(std::move(task));
+  // The count drops before the caller's future is ready (the guard ends inside the task):
+  // a caller that throws right after a collective must not find it still "pending" in the
+  // destructor and abort the job.
+  std::packaged_task<void()> job([this, task = std::move(task)] {
+    struct Done {
+      MpiCommunicator* self;
+      ~Done() {
+        std::lock_guard<std::mutex> lock(self->queue_mutex_);
+        --self->pending_;
+      }
+    } done{this};
+    task();
+  });
   std::shared_future<void> done = job.get_future().share();
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
@@ -158,9 +170,7 @@ void MpiCommunicator::work_loop() {
       job = std::move(queue_.front());
       queue_.pop_front();
     }
-    job();  // an exception goes to the job's future
-    std::lock_guard<std::mutex> lock(queue_mutex_);
-    --pending_;
+    job();  // an exception goes to the job's future; the job counts itself done
   }
 }
 

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "cluster/deadline.h"
 #include "core/error.h"
 
 namespace asl::cluster {
@@ -269,7 +270,21 @@ NcclCommunicator::NcclCommunicator(std::unique_ptr<Communicator> bootstrap, int 
                 "every rank must run the same build");
   }
   std::memcpy(&id, ids[0].data(), sizeof(id));
-  check_nccl(ncclCommInitRank(&s.comm, s.size, id, s.rank), "ncclCommInitRank");
+  {
+    // ncclCommInitRank waits for every rank without limit: a rank that died after the id
+    // exchange would hang the others here, so it runs under dist.timeout_s like a collective.
+    Deadline limit(s.timeout_s, [&s] {
+      const std::string text = "NCCL communicator (rank " + std::to_string(s.rank) + ", cuda:" +
+                               std::to_string(s.device) + "): ncclCommInitRank did not finish within " +
+                               std::to_string(static_cast<int>(s.timeout_s)) +
+                               " s: another rank failed or stopped during the NCCL set-up "
+                               "(dist.timeout_s)";
+      if (s.on_fatal) s.on_fatal(text);
+      std::fprintf(stderr, "%s\n", text.c_str());
+      std::abort();
+    });
+    check_nccl(ncclCommInitRank(&s.comm, s.size, id, s.rank), "ncclCommInitRank");
+  }
 
   check_cuda(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking), "cudaStreamCreate");
   check_cuda(cudaEventCreateWithFlags(&s.ready, cudaEventDisableTiming), "cudaEventCreate");

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/failpoint.h"
 
 namespace asl {
 namespace {
@@ -53,11 +55,50 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   {
     std::ofstream out(file.temp_path(), std::ios::binary | std::ios::trunc);
     if (!out) throw Error(path, "cannot write: " + errno_text(), "check the folder's permissions");
+    if (!bytes.empty() && failpoint_no_space(path)) {  // a disk that fills half-way through
+      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+      errno = ENOSPC;
+      throw Error(path, "write failed: " + errno_text(), "check the free disk space");
+    }
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.flush();
     if (!out) throw Error(path, "write failed: " + errno_text(), "check the free disk space");
   }
   file.commit();
+}
+
+AppendFile::AppendFile(std::string path) : path_(std::move(path)) {
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error(path_, "cannot open for appending: " + errno_text(), "check the folder's permissions");
+}
+
+AppendFile::~AppendFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void AppendFile::append(const std::string& bytes) {
+  const off_t before = ::lseek(fd_, 0, SEEK_END);
+  size_t done = 0;
+  int error = 0;
+  if (failpoint_no_space(path_)) {
+    done = static_cast<size_t>(std::max<ssize_t>(0, ::write(fd_, bytes.data(), bytes.size() / 2)));
+    error = ENOSPC;
+  }
+  while (error == 0 && done < bytes.size()) {
+    const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+    } else if (n < 0 && errno != EINTR) {
+      error = errno;
+    } else if (n == 0) {
+      error = ENOSPC;
+    }
+  }
+  if (error == 0) return;
+  if (before >= 0 && done > 0 && ::ftruncate(fd_, before) != 0) {
+    // the torn record stays; readers of these logs skip a torn last line
+  }
+  throw Error(path_, std::string("cannot append: ") + std::strerror(error));
 }
 
 std::string read_file(const std::string& path) {

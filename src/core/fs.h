@@ -30,6 +30,26 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// A log that grows by whole records (steps.jsonl, validation.jsonl). Each append is checked:
+// a full disk is reported at the record that failed, and a record written in part is cut
+// off again, so the file always ends with a whole line.
+class AppendFile {
+ public:
+  // Opens `path` for appending, creating it; throws asl::Error naming it.
+  explicit AppendFile(std::string path);
+  ~AppendFile();
+  AppendFile(const AppendFile&) = delete;
+  AppendFile& operator=(const AppendFile&) = delete;
+
+  // Throws asl::Error naming the file and the system's reason (e.g. "No space left on device").
+  void append(const std::string& bytes);
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
 // Writes `bytes` to `path` atomically. Throws asl::Error naming the path.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 

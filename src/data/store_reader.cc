@@ -249,9 +249,16 @@ struct StoreReader::Impl {
       if (H5Dread(ds.get(), halves ? mem_half.get() : H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL,
                   H5P_DEFAULT, dest) < 0) {
         const int32_t shard = shard_of.at(clip_id);
-        throw Error(stream_where(shard_paths[static_cast<size_t>(shard)], clip_id,
-                                 info.streams[static_cast<size_t>(stream)].name),
-                    "cannot read the features: " + h5::last_error(),
+        const std::string detail = h5::last_error();
+        const std::string where = stream_where(shard_paths[static_cast<size_t>(shard)], clip_id,
+                                               info.streams[static_cast<size_t>(stream)].name);
+        if (detail.find("Fletcher32") != std::string::npos) {
+          throw Error(where, "the features fail their checksum: bytes changed after packing (" +
+                                 detail + ")",
+                      "a bad disk or an incomplete copy; copy the store again or re-create it "
+                      "with asl pack");
+        }
+        throw Error(where, "cannot read the features: " + detail,
                     "the file is truncated or damaged; re-create it with asl pack");
       }
       ds.reset();
@@ -308,6 +315,24 @@ int64_t StoreReader::rows(const std::string& clip_id, int64_t stream) const {
   size_t elem = 0;
   impl_->open_dataset(clip_id, stream, rows, elem);
   return rows;
+}
+
+bool StoreReader::has_checksums(const std::string& clip_id, int64_t stream) const {
+  h5::Lock lock;
+  int64_t rows = 0;
+  size_t elem = 0;
+  Handle ds = impl_->open_dataset(clip_id, stream, rows, elem);
+  Handle dcpl(H5Dget_create_plist(ds.get()), H5Pclose);
+  const int filters = dcpl.valid() ? H5Pget_nfilters(dcpl.get()) : 0;
+  for (int i = 0; i < filters; ++i) {
+    unsigned flags = 0, config = 0;
+    size_t n = 0;
+    if (H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &n, nullptr, 0, nullptr,
+                       &config) == H5Z_FILTER_FLETCHER32) {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::vector<std::string> StoreReader::files() const {

@@ -120,6 +120,13 @@ std::string summarize_store(const std::string& path) {
     out << "shards     1 (a single file)\n";
   }
   out << "size       " << human_bytes(static_cast<double>(bytes)) << " on disk\n";
+  if (!ids.empty() && !info.streams.empty()) {
+    out << "checksums  "
+        << (reader.has_checksums(ids.front(), 0)
+                ? "Fletcher-32 per chunk, checked on every read"
+                : "none (packed by an older version; asl pack again to add them)")
+        << "\n";
+  }
   if (!info.source.empty()) out << "source     " << info.source << "\n";
   return out.str();
 }

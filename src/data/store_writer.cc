@@ -88,6 +88,7 @@ struct StoreWriter::Impl {
   std::string path;
   std::vector<StreamInfo> streams;
   DType dtype = DType::F16;
+  bool checksums = true;
   std::string source;
   std::vector<Shard> shards;
   std::vector<std::string> clip_ids;  // write order
@@ -116,10 +117,11 @@ struct StoreWriter::Impl {
 };
 
 StoreWriter::StoreWriter(const std::string& path, std::vector<StreamInfo> streams, DType dtype,
-                         std::string source, int64_t num_shards)
+                         std::string source, int64_t num_shards, bool checksums)
     : impl_(std::make_unique<Impl>()) {
   Impl& w = *impl_;
   w.path = path;
+  w.checksums = checksums;
   w.dtype = dtype;
   w.source = std::move(source);
   if (streams.empty()) throw Error(path, "a store needs at least one feature stream");
@@ -242,6 +244,9 @@ void StoreWriter::write_clip(const std::string& clip_id,
       Handle space(H5Screate_simple(2, dims, nullptr), H5Sclose);
       Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
       H5Pset_chunk(dcpl.get(), 2, chunk);
+      // A checksum per chunk, checked by HDF5 on every read: bytes changed after packing
+      // (a bad disk, a bad copy) are an error naming the clip instead of silent garbage.
+      if (w.checksums) H5Pset_fletcher32(dcpl.get());
       H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);  // every value is written below
       const hid_t file_type = w.dtype == DType::F16 ? w.file_half.get() : H5T_IEEE_F32LE;
       Handle ds(H5Dcreate2(group.get(), w.streams[s].name.c_str(), file_type, space.get(),

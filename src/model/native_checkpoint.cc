@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/strings.h"
+#include "serialize/zip_reader.h"
 
 namespace asl::model {
 namespace {
@@ -59,6 +60,13 @@ void write_native_weights(const std::string& path, const NativeWeights& weights)
 
 void load_native_archive(const std::string& path, torch::serialize::InputArchive& archive) {
   if (!path_exists(path)) throw Error(path, "no such checkpoint", "check the path");
+  // Torch's reader checks no checksum: a flipped byte in a weight would load silently.
+  try {
+    serialize::ZipReader(path).verify_checksums();
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) +
+                "; an earlier checkpoint of the run (epoch_NNNN.ckpt) may be intact");
+  }
   try {
     archive.load_from(path);
   } catch (const c10::Error& e) {

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/failpoint.h"
 #include "core/strings.h"
 #include "core/fs.h"
 #include "model/native_checkpoint.h"
@@ -122,13 +123,12 @@ std::string epoch_checkpoint_name(int64_t epoch) {
 
 namespace {
 
-// Testing hook: ASL_FAILPOINT=checkpoint_write@EPOCH kills the process (SIGKILL) half-way
-// through writing that epoch's checkpoint, as a node failure would, so tests can prove that
-// the previous checkpoint survives and `--resume auto` continues from it.
+// Failpoint checkpoint_write@EPOCH (core/failpoint.h): SIGKILL half-way through writing that
+// epoch's checkpoint, as a node failure would, so tests can prove that the previous
+// checkpoint survives and `--resume auto` continues from it.
 void maybe_die_while_writing(const std::string& path, int64_t epoch,
                              torch::serialize::OutputArchive& archive) {
-  const char* failpoint = std::getenv("ASL_FAILPOINT");
-  if (!failpoint || std::string(failpoint) != "checkpoint_write@" + std::to_string(epoch)) return;
+  if (!failpoint_is("checkpoint_write", std::to_string(epoch))) return;
   std::ostringstream bytes;
   archive.save_to(bytes);
   const std::string all = bytes.str();
@@ -142,13 +142,12 @@ void maybe_die_while_writing(const std::string& path, int64_t epoch,
   std::raise(SIGKILL);
 }
 
-// Testing hook: ASL_FAILPOINT=checkpoint_slow@SECONDS makes every checkpoint write take that
-// much longer, as a slow shared disk would (the other ranks must wait it out).
+// Failpoint checkpoint_slow@SECONDS: every checkpoint write takes that much longer, as a slow
+// shared disk would (the other ranks must wait it out).
 void maybe_write_slowly() {
-  const char* failpoint = std::getenv("ASL_FAILPOINT");
-  const std::string prefix = "checkpoint_slow@";
-  if (!failpoint || std::string(failpoint).rfind(prefix, 0) != 0) return;
-  const double seconds = std::atof(failpoint + prefix.size());
+  const auto arg = failpoint("checkpoint_slow");
+  if (!arg) return;
+  const double seconds = std::atof(arg->c_str());
   spdlog::warn("ASL_FAILPOINT: writing the checkpoint {} s slower", seconds);
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
 }
@@ -189,6 +188,10 @@ void write_checkpoint(const std::string& path, const TrainingCheckpoint& c) {
   archive.write("train", train);
 
   maybe_die_while_writing(path, c.epoch, archive);
+  if (failpoint_is("sigterm_in_checkpoint", std::to_string(c.epoch))) {
+    spdlog::warn("ASL_FAILPOINT: SIGTERM while writing {}", path);
+    std::raise(SIGTERM);
+  }
   model::save_archive_atomic(path, archive);
 }
 

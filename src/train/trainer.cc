@@ -266,6 +266,22 @@ void Trainer::wait_for_root(const std::string& what) {
   comm_->barrier_within(cfg_.dist.root_timeout_s, "waiting for rank 0 " + what);
 }
 
+bool Trainer::stop_agreed() {
+  if (world_ <= 1 || comm_ == nullptr) return stop_requested();
+  for (const std::string& flag : comm_->allgather_bytes(stop_requested() ? "1" : "0")) {
+    if (flag == "1") return true;
+  }
+  return false;
+}
+
+Interrupted Trainer::stopped_during(const std::string& phase) const {
+  return Interrupted("training stopped by a signal during " + phase + " of epoch " +
+                    std::to_string(epoch_) + ", after it finished; " +
+                    join_path(options_.output_dir, kLastCheckpoint) + " holds epoch " +
+                    std::to_string(epoch_) +
+                    (epoch_ < total_epochs_ ? " (continue with --resume auto)" : " (training is complete)"));
+}
+
 void Trainer::broadcast_state() {
   // Every rank built the same model from the same seed and read the same checkpoint; the
   // broadcast makes "identical" a guarantee rather than an assumption.
@@ -465,7 +481,7 @@ void Trainer::save_checkpoint(bool epoch_end) {
 }
 
 void Trainer::run() {
-  std::ofstream log;
+  std::unique_ptr<AppendFile> log;
   if (is_root()) {
     write_file_atomic(join_path(options_.output_dir, "config.yaml"), config::to_yaml(cfg_));
     if (resumed_from_.empty()) {
@@ -473,8 +489,7 @@ void Trainer::run() {
     } else {
       truncate_step_log();
     }
-    log.open(join_path(options_.output_dir, kStepLog), std::ios::app);
-    if (!log) throw Error(join_path(options_.output_dir, kStepLog), "cannot open for writing");
+    log = std::make_unique<AppendFile>(join_path(options_.output_dir, kStepLog));
   }
 
   const int64_t total_steps = total_epochs_ * iterations_per_epoch_;
@@ -527,13 +542,11 @@ void Trainer::run() {
         line["overflow"] = true;
       }
       if (is_root()) {
-        log << line.dump() << "\n";
-        log.flush();
-        if (!log) {  // a full disk: say so now (the checkpoints would fail next)
-          throw Error(join_path(options_.output_dir, kStepLog),
-                      "cannot append step " + std::to_string(global_step_) +
-                          " (disk full or not writable?)",
-                      "free space on the output folder's disk, then --resume auto");
+        try {
+          log->append(line.dump() + "\n");
+        } catch (const Error& e) {  // a full disk: say so now (the checkpoint would fail next)
+          throw Error(std::string(e.what()) + "; step " + std::to_string(global_step_) +
+                      " was not logged (free space on the output folder's disk, then --resume auto)");
         }
       }
       ++global_step_;
@@ -605,10 +618,19 @@ void Trainer::run() {
                    epoch_, total_epochs_, steps, steps ? loss_sum / steps : 0.0,
                    step_->schedule().lr(), last_wait);
     }
+    // A signal during these phases finds no step to stop after (or only minutes later).
+    if (stop_agreed()) {
+      progress.finish();
+      throw stopped_during("the checkpoint write");
+    }
     if (epoch_end_hook_) {
       epoch_end_hook_({epoch_, total_epochs_, global_step_,
                        join_path(options_.output_dir, kLastCheckpoint), &step_->ema()});
       wait_for_root("to score the validation of epoch " + std::to_string(epoch_));
+      if (stop_agreed()) {
+        progress.finish();
+        throw stopped_during("the validation");
+      }
     }
     if (options_.stop_after_epochs > 0 && ++epochs_this_run >= options_.stop_after_epochs) break;
   }

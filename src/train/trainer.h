@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/config.h"
+#include "core/error.h"
 #include "data/annotations.h"
 #include "data/dataset.h"
 #include "train/step.h"
@@ -58,6 +59,8 @@ class Trainer {
 
   // Trains until the last epoch (or stop_after_epochs). A stop signal (train/stop_signal.h)
   // ends the run after the step in flight with a checkpoint of that step and asl::Interrupted.
+  // One that arrives while an epoch's checkpoint is written or validated (no step follows, or
+  // only after minutes) ends the run right after that phase, the epoch's checkpoint kept.
   void run();
 
   int64_t epoch() const { return epoch_; }
@@ -81,6 +84,10 @@ class Trainer {
   void restore_everywhere(const std::string& path);
   // The other ranks wait for rank 0's own long phase under dist.root_timeout_s.
   void wait_for_root(const std::string& what);
+  // Whether any rank has been asked to stop (a collective: every rank calls it at once).
+  bool stop_agreed();
+  // The error that ends a run asked to stop during `phase` of epoch_ (after that phase).
+  Interrupted stopped_during(const std::string& phase) const;
   void truncate_step_log();
   bool is_root() const { return rank_ == 0; }
 

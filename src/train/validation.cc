@@ -1,15 +1,18 @@
 #include "train/validation.h"
 
+#include <torch/torch.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cluster/communicator.h"
 #include "core/error.h"
+#include "core/failpoint.h"
 #include "core/fs.h"
 #include "eval/metrics.h"
 #include "infer/distributed.h"
@@ -64,8 +67,15 @@ Validator::Validator(const config::Config& cfg,
   const int64_t max_epochs = cfg_.opt.epochs + cfg_.opt.warmup_epochs;
   first_epoch_ = cfg_.checkpoint.eval_start_epoch ? *cfg_.checkpoint.eval_start_epoch
                                                   : max_epochs / 3 + 1;
+  // The predictor's network starts from random weights (the EMA's replace them before each
+  // validation). Drawing them must not move training's random stream: a resumed run restores
+  // that stream from its checkpoint before this runs, and a run without validation draws
+  // nothing here, so either would train differently.
+  at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle: same state
+  const at::Tensor training_rng = generator.get_state();
   predictor_ = std::make_unique<infer::Predictor>(cfg_, annotations_,
                                                   std::vector<std::string>{split_}, std::move(source));
+  generator.set_state(training_rng);
   if (predictor_->size() == 0) {
     throw Error("val_split", "split '" + split_ + "' has no clips in " + cfg_.dataset.json_file,
                 "check val_split against the annotations' subsets");
@@ -109,6 +119,10 @@ bool Validator::maybe_validate(const EpochEnd& end, ValidationResult* result) {
     spdlog::info("validating epoch {} on {} ({} clips, EMA weights)", end.epoch, split_,
                  predictor_->size());
   }
+  if (failpoint_is("sigterm_in_validation", std::to_string(end.epoch))) {
+    spdlog::warn("ASL_FAILPOINT: SIGTERM while validating epoch {}", end.epoch);
+    std::raise(SIGTERM);
+  }
   end.ema->copy_to(*predictor_->model());
   const auto predictions = std::make_shared<const eval::PredictionList>(
       infer::predict_sharded(*predictor_, comm_));
@@ -130,9 +144,7 @@ bool Validator::maybe_validate(const EpochEnd& end, ValidationResult* result) {
   line["epoch"] = r.epoch;
   line["step"] = end.global_step;
   line["best"] = r.best;
-  std::ofstream out(join_path(output_dir_, kValidationLog), std::ios::app);
-  out << line.dump() << "\n";
-  if (!out.flush()) throw Error(join_path(output_dir_, kValidationLog), "cannot append");
+  AppendFile(join_path(output_dir_, kValidationLog)).append(line.dump() + "\n");
   spdlog::info("epoch {}: average mAP {:.2f}%, R1@0.5 {:.2f}%{}", r.epoch, 100 * r.average_map,
                100 * r.recall_1_at_05, r.best ? " (best so far: best.ckpt)" : "");
   if (result) *result = r;

@@ -172,6 +172,110 @@ TEST_F(Failures, AClipMissingFromTheStoreIsNamedAtStartUp) {
   EXPECT_FALSE(fs::exists(run + "/last.ckpt"));
 }
 
+std::string last_line(const std::string& text) {
+  std::istringstream in(text);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
+  }
+  return last;
+}
+
+// Files in the folder that are not plain results: AtomicFile temporaries left behind.
+std::vector<std::string> temporaries(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.find(".tmp.") != std::string::npos) out.push_back(name);
+  }
+  return out;
+}
+
+// A SIGTERM (Slurm's preemption notice) during validation: the validation finishes, then the
+// run stops (exit 143) with the epoch's checkpoint and score kept, and --resume auto trains
+// on exactly as an uninterrupted run. In the last epoch the run stops the same way, done.
+TEST_F(Failures, SigtermDuringValidationStopsAfterItKeepingTheEpoch) {
+  const auto train_validated = [&](const std::string& out, const std::vector<std::string>& extra) {
+    return run_asl(with(with({"train", kConfig, "--output", out}, sets()),
+                        with({"--set", "checkpoint.eval_start_epoch=1"}, extra)));
+  };
+  const std::string straight = dir_ + "/val_straight", stopped = dir_ + "/val_stopped";
+  ASSERT_EQ(train_validated(straight, {}).code, 0);
+
+  ::setenv("ASL_FAILPOINT", "sigterm_in_validation@1", 1);
+  RunResult r = train_validated(stopped, {});
+  ::unsetenv("ASL_FAILPOINT");
+  EXPECT_EQ(r.code, 143) << r.err;
+  EXPECT_HAS(r.err, "training stopped by a signal during the validation of epoch 1");
+  EXPECT_HAS(r.err, "--resume auto");
+  EXPECT_EQ(json_lines(stopped + "/validation.jsonl").size(), 1u);  // epoch 1 was scored
+  EXPECT_EQ(json_lines(stopped + "/steps.jsonl").size(), json_lines(straight + "/steps.jsonl").size() / 3);
+  EXPECT_TRUE(temporaries(stopped).empty());
+
+  r = train_validated(stopped, {"--resume", "auto"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto a = json_lines(straight + "/steps.jsonl"), b = json_lines(stopped + "/steps.jsonl");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    for (const char* key : {"step", "lr", "final_loss", "grad_norm"}) {
+      EXPECT_EQ(a[i][key], b[i][key]) << "step " << i << " " << key;
+    }
+  }
+  EXPECT_EQ(json_lines(stopped + "/validation.jsonl").size(), 3u);
+  // Validating draws nothing from training's random stream: without it, the same steps.
+  const std::string unvalidated = dir_ + "/val_none";
+  ASSERT_EQ(train(unvalidated).code, 0);
+  const auto c = json_lines(unvalidated + "/steps.jsonl");
+  ASSERT_EQ(a.size(), c.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i]["final_loss"], c[i]["final_loss"]) << "step " << i;
+
+  // The last epoch: nothing is left to train, the run still ends as stopped.
+  const std::string last = dir_ + "/val_last";
+  ::setenv("ASL_FAILPOINT", "sigterm_in_checkpoint@3", 1);
+  r = train(last);
+  ::unsetenv("ASL_FAILPOINT");
+  EXPECT_EQ(r.code, 143) << r.err;
+  EXPECT_HAS(r.err, "during the checkpoint write of epoch 3");
+  EXPECT_HAS(r.err, "training is complete");
+  EXPECT_TRUE(fs::exists(last + "/epoch_0003.ckpt"));
+}
+
+// A disk that fills while predictions are written: one error naming the file, the earlier
+// file of that name untouched, no temporary left.
+TEST_F(Failures, ADiskFullWhileWritingPredictionsKeepsTheEarlierFile) {
+  const std::string run = dir_ + "/for_predictions";
+  ASSERT_EQ(train(run).code, 0);
+  const std::string dir = dir_ + "/predictions_out", pred = dir + "/predictions.json";
+  fs::create_directories(dir);
+  std::ofstream(pred) << "earlier predictions\n";
+  ::setenv("ASL_FAILPOINT", "no_space@predictions.json", 1);
+  const RunResult r = run_asl(with({"eval", kConfig, run + "/last.ckpt", "--out", pred}, sets()));
+  ::unsetenv("ASL_FAILPOINT");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_HAS(last_line(r.err), pred + ": write failed: No space left on device");
+  std::stringstream kept;
+  kept << std::ifstream(pred).rdbuf();
+  EXPECT_EQ(kept.str(), "earlier predictions\n");
+  EXPECT_TRUE(temporaries(dir).empty());
+}
+
+// A disk that fills while the step log grows: the run stops at that step with one error, and
+// the log keeps only whole lines (the torn record is cut off again).
+TEST_F(Failures, ADiskFullWhileAppendingTheStepLogStopsTheRunWithWholeLines) {
+  const std::string run = dir_ + "/steps_full";
+  ::setenv("ASL_FAILPOINT", "no_space@steps.jsonl", 1);
+  const RunResult r = train(run);
+  ::unsetenv("ASL_FAILPOINT");
+  EXPECT_EQ(r.code, 1);
+  const std::string error = last_line(r.err);  // after the run's progress lines
+  EXPECT_HAS(error, run + "/steps.jsonl: cannot append: No space left on device; step 0 was not logged");
+  EXPECT_HAS(error, "--resume auto");
+  std::stringstream log;
+  log << std::ifstream(run + "/steps.jsonl").rdbuf();
+  EXPECT_EQ(log.str(), "");  // half a line was written, then cut off
+  EXPECT_FALSE(fs::exists(run + "/last.ckpt"));
+}
+
 TEST_F(Failures, ScoreNamesTheFaultOfAMalformedPredictionFile) {
   const std::string pred = dir_ + "/bad_pred.json", out = dir_ + "/bad_metrics.json";
   std::ofstream(pred) << R"({"version": "1.0", "detect_results": {"clip-a": [{"label": "x", "score": 0.5}]}, "retrieve_results": {}})";

@@ -13,7 +13,8 @@ TRAIN=(train "$SRC/configs/demo.yaml" --output "$WORK/run" --no-validation "${SE
 ASL="$ASL" "$SRC/launch/mpirun.sh" -n 2 "${TRAIN[@]}" > "$WORK/first.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 600); do  # up to 60 s for a few steps to be logged
-  [ "$(grep -c . "$WORK/run/steps.jsonl" 2>/dev/null || echo 0)" -ge 3 ] && break
+  LOGGED=$(grep -c . "$WORK/run/steps.jsonl" 2>/dev/null || true)
+  [ "${LOGGED:-0}" -ge 3 ] && break
   sleep 0.1
 done
 kill -TERM $PID

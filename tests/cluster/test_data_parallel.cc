@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <map>
@@ -278,6 +279,55 @@ TEST(StopSignal, OneRankAsksBothStopAfterTheSameStepAndResumeExactly) {
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i) {
       for (const char* key : {"step", "final_loss", "grad_norm", "loss_normalizer", "lr"}) {
+        EXPECT_EQ(a[i][key], b[i][key]) << "step " << i << " " << key;
+      }
+    }
+  }();
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+// A SIGTERM that reaches rank 0 while it writes an epoch's checkpoint (no step follows in the
+// last epoch, and the next one may be minutes away): every rank stops right after the write,
+// the epoch's checkpoint kept, and --resume auto continues exactly. The failpoint raises a
+// real SIGTERM inside write_checkpoint, which only rank 0 calls.
+TEST(StopSignal, ASignalDuringACheckpointWriteStopsEveryRankAfterIt) {
+  install_stop_handlers();
+  const auto source = std::make_shared<WaveSource>();
+  auto comm = cluster::make_communicator(runtime(), "cpu");
+  const std::string straight = shared_dir("ckstop_straight"), stopped = shared_dir("ckstop_stopped");
+  {
+    Trainer t(tiny_config(2, true), clips(), source, options(straight, comm.get()));
+    t.run();
+  }
+  ::setenv("ASL_FAILPOINT", "sigterm_in_checkpoint@1", 1);
+  std::string message;
+  int64_t stopped_at = -1;
+  {
+    Trainer t(tiny_config(2, true), clips(), source, options(stopped, comm.get()));
+    try {
+      t.run();
+    } catch (const Interrupted& e) {
+      message = e.what();
+    }
+    stopped_at = t.global_step();
+  }
+  ::unsetenv("ASL_FAILPOINT");
+  const bool asked = stop_requested();
+  request_stop(false);
+  EXPECT_EQ(asked, runtime().is_root());  // the signal reached rank 0 only
+  EXPECT_HAS(message, "during the checkpoint write of epoch 1");
+  EXPECT_HAS(message, "--resume auto");
+  EXPECT_EQ(stopped_at, 4);  // every rank: the end of epoch 1, no step of epoch 2
+  MPI_Barrier(MPI_COMM_WORLD);
+  Trainer resumed(tiny_config(2, true), clips(), source, options(stopped, comm.get(), "auto"));
+  EXPECT_EQ(resumed.epoch(), 1);
+  EXPECT_EQ(resumed.global_step(), 4);
+  resumed.run();
+  if (runtime().is_root()) [&] {
+    const auto a = step_lines(straight), b = step_lines(stopped);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      for (const char* key : {"step", "final_loss", "grad_norm", "lr"}) {
         EXPECT_EQ(a[i][key], b[i][key]) << "step " << i << " " << key;
       }
     }

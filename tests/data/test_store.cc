@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <thread>
@@ -241,6 +242,41 @@ TEST(Store, TruncatedFileIsRefused) {
   const std::string msg = error_of([&] { StoreReader r(path); });
   EXPECT_CONTAINS(msg, path + ": cannot open the store");
   EXPECT_CONTAINS(msg, "truncated");
+}
+
+// One bit flipped in a clip's values after packing (a bad disk, a bad copy): reading that clip
+// is one error naming the store, clip and stream; the other clips still read.
+TEST(Store, AFlippedBitInTheValuesFailsTheChecksumNamingTheClip) {
+  const std::string dir = fresh_dir("flipped");
+  const std::string path = dir + "/feats.h5";
+  write_store(path, 3, DType::F32, 1);
+  EXPECT_TRUE(StoreReader(path).has_checksums("clip-1", 1));
+  EXPECT_CONTAINS(summarize_store(path), "checksums  Fletcher-32 per chunk");
+
+  const float target = 1102.375f;  // clip-1, omnivore, t=2, d=3: written once in the file
+  char needle[4];
+  std::memcpy(needle, &target, 4);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const size_t at = bytes.find(std::string(needle, 4));
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(bytes.find(std::string(needle, 4), at + 1), std::string::npos);
+  bytes[at] = static_cast<char>(bytes[at] ^ 0x01);  // 1102.375 -> 1102.3751
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+
+  StoreReader r(path);
+  const std::string msg = error_of([&] { r.read_clip("clip-1"); });
+  EXPECT_CONTAINS(msg, path + ", clip clip-1, stream omnivore");
+  EXPECT_CONTAINS(msg, "checksum");
+  EXPECT_CONTAINS(msg, "asl pack");
+  EXPECT_EQ(r.read_clip("clip-0")[1].at(1, 3), pattern(0, 1, 2, 5).at(1, 3));  // untouched clips read
+  EXPECT_EQ(r.read("clip-1", 0).at(1, 1), pattern(1, 0, 5, 3).at(1, 1));
+  const VerifyReport report = verify_store(path);  // asl inspect STORE --verify
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_CONTAINS(report.problems[0], "clip clip-1, stream omnivore: the features fail their checksum");
 }
 
 TEST(Store, ForeignFilesAreRefused) {

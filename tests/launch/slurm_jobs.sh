@@ -43,7 +43,8 @@ TRAIN=(bash "$SRC/launch/slurm/train.sbatch" "$SRC/configs/demo.yaml" "$WORK/run
 "${TRAIN[@]}" > "$WORK/first.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 600); do
-  [ "$(grep -c . "$WORK/run/steps.jsonl" 2>/dev/null || echo 0)" -ge 3 ] && break
+  LOGGED=$(grep -c . "$WORK/run/steps.jsonl" 2>/dev/null || true)
+  [ "${LOGGED:-0}" -ge 3 ] && break
   sleep 0.1
 done
 curl -sf "http://127.0.0.1:$PORT/metrics" > "$WORK/metrics.txt" || fail "no metrics on port $PORT"

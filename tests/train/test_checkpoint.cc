@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -149,6 +150,33 @@ TEST(Checkpoint, TruncatedForeignAndWeightsOnlyFilesAreRefusedNamingThem) {
 
   msg = error_of([&] { read_checkpoint(dir + "/missing.ckpt"); });
   EXPECT_HAS(msg, "missing.ckpt");
+}
+
+// One bit flipped in a weight after the write (a bad disk, a bad copy): Torch's reader would
+// load the changed value; the record's CRC-32 refuses it, naming the file and record.
+TEST(Checkpoint, AFlippedBitInAWeightIsRefusedByItsChecksum) {
+  const std::string dir = fresh_dir("flipped");
+  const std::string path = dir + "/last.ckpt";
+  TrainingCheckpoint c = sample_checkpoint(1);
+  const float probe = 1234.5678f;
+  c.model.emplace_back("probe.weight", torch::full({8}, probe));
+  write_checkpoint(path, c);
+  EXPECT_EQ(read_checkpoint(path).epoch, 1);
+
+  std::string bytes = read_file(path);
+  char needle[4];
+  std::memcpy(needle, &probe, 4);
+  const size_t at = bytes.find(std::string(needle, 4));
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 1] = static_cast<char>(bytes[at + 1] ^ 0x10);
+  const std::string flipped = dir + "/flipped.ckpt";
+  write_file_atomic(flipped, bytes);
+  for (const std::string& msg : {error_of([&] { read_checkpoint(flipped); }),
+                                 error_of([&] { model::read_native_weights(flipped); })}) {
+    EXPECT_HAS(msg, flipped);
+    EXPECT_HAS(msg, "does not match its CRC-32 checksum");
+    EXPECT_HAS(msg, "epoch_NNNN.ckpt");
+  }
 }
 
 TEST(Checkpoint, RotationKeepsTheNewestK) {

@@ -107,9 +107,13 @@ bool read_strings(Kind kind, hid_t loc, const char* name, std::vector<std::strin
   if (H5Tis_variable_str(file_type.get()) > 0) {
     Handle mem = vlen_string_type();
     std::vector<char*> ptrs(n, nullptr);
-    if (read_object(kind, obj.get(), mem.get(), ptrs.data()) < 0) fail();
-    for (size_t i = 0; i < n; ++i) values[i] = ptrs[i] ? ptrs[i] : "";
+    const bool read = read_object(kind, obj.get(), mem.get(), ptrs.data()) >= 0;
+    if (read) {
+      for (size_t i = 0; i < n; ++i) values[i] = ptrs[i] ? ptrs[i] : "";
+    }
+    // HDF5 allocated the strings (also those of a read that failed half-way): free them.
     H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data());
+    if (!read) fail();
   } else {
     const size_t width = H5Tget_size(file_type.get());
     Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);

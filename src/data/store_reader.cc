@@ -191,7 +191,13 @@ struct StoreReader::Impl {
     const StreamInfo& si = info.streams[static_cast<size_t>(stream)];
     const std::string where = stream_where(file_path, clip_id, si.name);
     const std::string name = clip_id + "/" + si.name;
-    Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+    // Opened as any object, then checked to be a dataset: H5Dopen2 on a group (a damaged
+    // or foreign file) fails inside HDF5 without releasing what it read (a leak per call).
+    Handle ds(H5Oopen(file, name.c_str(), H5P_DEFAULT), H5Oclose);
+    if (ds.valid() && H5Iget_type(ds.get()) != H5I_DATASET) {
+      throw Error(where, "the stream is not a dataset (a group or another object)",
+                  "the file is damaged; re-create it with asl pack");
+    }
     if (!ds.valid()) {
       const std::string detail = h5::last_error();
       if (H5Lexists(file, clip_id.c_str(), H5P_DEFAULT) <= 0) {

@@ -1,5 +1,5 @@
 // The HDF5 feature store (docs/store.md): named streams, one group per clip holding one
-// chunked T_f x D_f dataset per stream (a Fletcher-32 checksum per chunk), float16 or
+// chunked T_f x D_f dataset per stream (with the CRC-32C of its values), float16 or
 // float32, root attributes naming the
 // format, version, streams and dimensions. Optionally sharded into K files behind a small
 // index file, so `store.path` always names one file. Tensor-free.
@@ -33,7 +33,7 @@ struct StoreInfo {
 // until commit(): a killed or failed pack never leaves a store that looks complete.
 class StoreWriter {
  public:
-  // checksums = false leaves out the per-chunk Fletcher-32 (for the load benchmark's
+  // checksums = false leaves out the CRC-32C of each dataset (for the load benchmark's
   // comparison; stores for use keep them).
   StoreWriter(const std::string& path, std::vector<StreamInfo> streams, DType dtype,
               std::string source, int64_t num_shards = 1, bool checksums = true);
@@ -67,8 +67,8 @@ class StoreReader {
   std::vector<FeatureMatrix> read_clip(const std::string& clip_id) const;
   // T of one clip's stream, from the dataset's shape (reads no values).
   int64_t rows(const std::string& clip_id, int64_t stream) const;
-  // Whether this clip's stream carries a checksum per chunk (stores packed by this version
-  // do; HDF5 checks it on every read, so changed bytes are a read error).
+  // Whether this clip's stream carries a checksum (stores packed by this version do; read()
+  // checks it every time, so changed bytes are an error naming the clip).
   bool has_checksums(const std::string& clip_id, int64_t stream) const;
   // The files making up the store: the index (when sharded) then the data files.
   std::vector<std::string> files() const;

@@ -27,6 +27,7 @@ inline constexpr const char* kAttrNumClips = "num_clips";
 inline constexpr const char* kAttrNumShards = "num_shards";
 inline constexpr const char* kAttrShardIndex = "shard_index";
 inline constexpr const char* kAttrShardFiles = "shard_files";
+inline constexpr const char* kAttrChecksum = "crc32c";  // on each clip dataset
 inline constexpr const char* kIndexClipIds = "clip_ids";
 inline constexpr const char* kIndexClipShard = "clip_shard";
 

@@ -7,11 +7,13 @@
 #include <filesystem>
 #include <iomanip>
 #include <limits>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/crc32c.h"
 #include "data/half_batch.h"
 #include "core/error.h"
 #include "core/fs.h"
@@ -182,9 +184,15 @@ struct StoreReader::Impl {
     }
   }
 
-  // Opens clip/stream; checks it is a 2-D float dataset of the stream's dimension. Under Lock.
+  std::string where_of(const std::string& clip_id, int64_t stream) const {
+    return stream_where(shard_paths[static_cast<size_t>(shard_of.at(clip_id))], clip_id,
+                        info.streams[static_cast<size_t>(stream)].name);
+  }
+
+  // Opens clip/stream; checks it is a 2-D float dataset of the stream's dimension, and reads
+  // its checksum when asked (absent in stores packed before checksums). Under Lock.
   Handle open_dataset(const std::string& clip_id, int64_t stream, int64_t& rows,
-                      size_t& elem) const {
+                      size_t& elem, std::optional<uint32_t>* checksum = nullptr) const {
     const int32_t shard = find_shard(clip_id);
     const std::string& file_path = shard_paths[static_cast<size_t>(shard)];
     const hid_t file = shard_files[static_cast<size_t>(shard)].get();
@@ -228,6 +236,21 @@ struct StoreReader::Impl {
                   "the file is damaged; re-create it with asl pack");
     }
     rows = static_cast<int64_t>(dims[0]);
+    if (checksum != nullptr) {
+      int64_t crc = 0;
+      bool present = false;
+      try {
+        present = h5::read_int_attr(ds.get(), kAttrChecksum, crc);
+      } catch (const h5::Failure& e) {
+        throw Error(where, std::string("cannot read the checksum: ") + e.what(),
+                    "the file is damaged; re-create it with asl pack");
+      }
+      if (present && (crc < 0 || crc > 0xFFFFFFFFll)) {
+        throw Error(where, "the checksum attribute is not a CRC-32C",
+                    "the file is damaged; re-create it with asl pack");
+      }
+      *checksum = present ? std::optional<uint32_t>(static_cast<uint32_t>(crc)) : std::nullopt;
+    }
     return ds;
   }
 
@@ -238,9 +261,10 @@ struct StoreReader::Impl {
     int64_t rows = 0;
     size_t elem = 0;
     Handle ds;
+    std::optional<uint32_t> checksum;
     {
       h5::Lock lock;
-      ds = open_dataset(clip_id, stream, rows, elem);
+      ds = open_dataset(clip_id, stream, rows, elem, &checksum);
     }
     // Allocated (and zeroed) without the lock, so that other threads can read meanwhile.
     FeatureMatrix m(rows, info.streams[static_cast<size_t>(stream)].dim);
@@ -254,20 +278,21 @@ struct StoreReader::Impl {
       h5::Lock lock;
       if (H5Dread(ds.get(), halves ? mem_half.get() : H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL,
                   H5P_DEFAULT, dest) < 0) {
-        const int32_t shard = shard_of.at(clip_id);
-        const std::string detail = h5::last_error();
-        const std::string where = stream_where(shard_paths[static_cast<size_t>(shard)], clip_id,
-                                               info.streams[static_cast<size_t>(stream)].name);
-        if (detail.find("Fletcher32") != std::string::npos) {
-          throw Error(where, "the features fail their checksum: bytes changed after packing (" +
-                                 detail + ")",
-                      "a bad disk or an incomplete copy; copy the store again or re-create it "
-                      "with asl pack");
-        }
-        throw Error(where, "cannot read the features: " + detail,
+        throw Error(where_of(clip_id, stream), "cannot read the features: " + h5::last_error(),
                     "the file is truncated or damaged; re-create it with asl pack");
       }
       ds.reset();
+    }
+    if (checksum) {  // outside the lock: other threads read meanwhile
+      const size_t bytes = m.values.size() * elem;
+      const unsigned char* raw = reinterpret_cast<const unsigned char*>(m.values.data()) +
+                                 (halves ? 2 * m.values.size() : 0);
+      if (crc32c(raw, bytes) != *checksum) {
+        throw Error(where_of(clip_id, stream),
+                    "the features fail their checksum (CRC-32C): bytes changed after packing",
+                    "a bad disk or an incomplete copy; copy the store again or re-create it "
+                    "with asl pack");
+      }
     }
     if (halves) expand_halves_in_place(m.values.data(), m.values.size());
     return m;
@@ -327,18 +352,9 @@ bool StoreReader::has_checksums(const std::string& clip_id, int64_t stream) cons
   h5::Lock lock;
   int64_t rows = 0;
   size_t elem = 0;
-  Handle ds = impl_->open_dataset(clip_id, stream, rows, elem);
-  Handle dcpl(H5Dget_create_plist(ds.get()), H5Pclose);
-  const int filters = dcpl.valid() ? H5Pget_nfilters(dcpl.get()) : 0;
-  for (int i = 0; i < filters; ++i) {
-    unsigned flags = 0, config = 0;
-    size_t n = 0;
-    if (H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &n, nullptr, 0, nullptr,
-                       &config) == H5Z_FILTER_FLETCHER32) {
-      return true;
-    }
-  }
-  return false;
+  std::optional<uint32_t> checksum;
+  impl_->open_dataset(clip_id, stream, rows, elem, &checksum);
+  return checksum.has_value();
 }
 
 std::vector<std::string> StoreReader::files() const {

@@ -123,7 +123,7 @@ std::string summarize_store(const std::string& path) {
   if (!ids.empty() && !info.streams.empty()) {
     out << "checksums  "
         << (reader.has_checksums(ids.front(), 0)
-                ? "Fletcher-32 per chunk, checked on every read"
+                ? "CRC-32C per clip and stream, checked on every read"
                 : "none (packed by an older version; asl pack again to add them)")
         << "\n";
   }

@@ -251,7 +251,7 @@ TEST(Store, AFlippedBitInTheValuesFailsTheChecksumNamingTheClip) {
   const std::string path = dir + "/feats.h5";
   write_store(path, 3, DType::F32, 1);
   EXPECT_TRUE(StoreReader(path).has_checksums("clip-1", 1));
-  EXPECT_CONTAINS(summarize_store(path), "checksums  Fletcher-32 per chunk");
+  EXPECT_CONTAINS(summarize_store(path), "checksums  CRC-32C per clip and stream");
 
   const float target = 1102.375f;  // clip-1, omnivore, t=2, d=3: written once in the file
   char needle[4];

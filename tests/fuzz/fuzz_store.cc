@@ -76,12 +76,12 @@ void write_clip(FuzzedDataProvider& in, hid_t file, const std::string& clip,
     if (shape[0] > 0 && shape[1] > 0 && rank == 2 && in.ConsumeBool()) {
       const hsize_t chunk[2] = {shape[0], shape[1]};
       H5Pset_chunk(dcpl.get(), 2, chunk);
-      H5Pset_fletcher32(dcpl.get());
     }
     h5::Handle ds(H5Dcreate2(group.get(), streams[s].c_str(), type, space.get(), H5P_DEFAULT,
                              dcpl.get(), H5P_DEFAULT),
                   H5Dclose);
     if (!ds.valid()) continue;
+    if (in.ConsumeBool()) h5::write_int_attr(ds.get(), sf::kAttrChecksum, small_int(in, 0x1234));
     std::vector<float> values(static_cast<size_t>(shape[0] * shape[1] * (rank == 3 ? 2 : 1)));
     for (float& v : values) v = in.ConsumeFloatingPoint<float>();
     if (!values.empty()) {

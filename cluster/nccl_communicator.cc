@@ -150,6 +150,11 @@ struct NcclCommunicator::State {
   [[noreturn]] void fatal(const std::string& message) {
     // Aborting the communicator releases kernels that wait for a dead peer.
     ncclCommAbort(comm);
+    end_job(message);
+  }
+
+  // Reports `message` (on_fatal ends the whole job) and ends this process.
+  [[noreturn]] void end_job(const std::string& message) const {
     const std::string text =
         "NCCL communicator (rank " + std::to_string(rank) + ", cuda:" + std::to_string(device) +
         "): " + message;
@@ -273,15 +278,11 @@ NcclCommunicator::NcclCommunicator(std::unique_ptr<Communicator> bootstrap, int 
   {
     // ncclCommInitRank waits for every rank without limit: a rank that died after the id
     // exchange would hang the others here, so it runs under dist.timeout_s like a collective.
+    // No communicator to abort yet (ncclCommInitRank is still writing s.comm).
     Deadline limit(s.timeout_s, [&s] {
-      const std::string text = "NCCL communicator (rank " + std::to_string(s.rank) + ", cuda:" +
-                               std::to_string(s.device) + "): ncclCommInitRank did not finish within " +
-                               std::to_string(static_cast<int>(s.timeout_s)) +
-                               " s: another rank failed or stopped during the NCCL set-up "
-                               "(dist.timeout_s)";
-      if (s.on_fatal) s.on_fatal(text);
-      std::fprintf(stderr, "%s\n", text.c_str());
-      std::abort();
+      s.end_job("ncclCommInitRank did not finish within " +
+                std::to_string(static_cast<int>(s.timeout_s)) +
+                " s: another rank failed or stopped during the NCCL set-up (dist.timeout_s)");
     });
     check_nccl(ncclCommInitRank(&s.comm, s.size, id, s.rank), "ncclCommInitRank");
   }

@@ -95,9 +95,8 @@ void AppendFile::append(const std::string& bytes) {
     }
   }
   if (error == 0) return;
-  if (before >= 0 && done > 0 && ::ftruncate(fd_, before) != 0) {
-    // the torn record stays; readers of these logs skip a torn last line
-  }
+  // Cut the torn record off again; should that fail too, readers skip a torn last line.
+  if (before >= 0 && done > 0) (void)!::ftruncate(fd_, before);
   throw Error(path_, std::string("cannot append: ") + std::strerror(error));
 }
 

@@ -186,7 +186,9 @@ std::string ZipReader::read(const std::string& record) const {
   const auto it = entries_.find(record);
   // The directory's size is checked against the file before anything is allocated: a
   // damaged or hostile directory may declare gigabytes (found by the checkpoint fuzz target).
-  if (it != entries_.end()) data_offset(it->second);
+  if (it != entries_.end() && it->second.size > file_size_) {
+    truncated("record " + it->second.full_name + " cut off");
+  }
   std::string b(it == entries_.end() ? 0 : it->second.size, '\0');
   read(record, b.data(), b.size());
   return b;

@@ -26,10 +26,9 @@ TEST(Deadline, FiresOnceWhenTheScopeOutlivesIt) {
 
 TEST(Deadline, NeverFiresWhenTheScopeEndsInTime) {
   std::atomic<int> fired{0};
-  const auto start = std::chrono::steady_clock::now();
-  { Deadline limit(30, [&] { ++fired; }); }
-  // Leaving the scope disarms it at once, not after the 30 s.
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  // Leaving the scope disarms it at once: a deadline that waited out its hour would hang
+  // here until the test's own time limit.
+  { Deadline limit(3600, [&] { ++fired; }); }
   std::this_thread::sleep_for(20ms);
   EXPECT_EQ(fired, 0);
 }

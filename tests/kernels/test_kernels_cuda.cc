@@ -4,9 +4,11 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "infer/nms.h"
@@ -151,12 +153,23 @@ TEST_F(Cuda, BatchedNmsKeepsTheSameSegmentsAsTheCpuOnHiddenSizedBatches) {
         });
     for (size_t c = 0; c < clips.size(); ++c) {
       ASSERT_EQ(gpu_out[c].size(), cpu_out[c].size()) << "clip " << c;
+      // The same segments with the same scores (to float rounding). The order may differ only
+      // between segments whose scores are that close: the GPU's expf differs from the CPU's in
+      // the last bit, so two near-equal decayed scores can swap (seen on an H200 at #1528 of
+      // 2000). Soft-NMS decays multiply, so a swapped pick leaves the same final scores.
+      auto key = [](const infer::Segment& s) { return std::make_tuple(s.label, s.start, s.end); };
+      auto by_key = [&](std::vector<infer::Segment> v) {
+        std::sort(v.begin(), v.end(), [&](const auto& a, const auto& b) { return key(a) < key(b); });
+        return v;
+      };
+      const auto g = by_key(gpu_out[c]), k = by_key(cpu_out[c]);
+      for (size_t i = 0; i < k.size(); ++i) {
+        ASSERT_EQ(key(g[i]), key(k[i])) << "clip " << c << ": a different segment kept";
+        ASSERT_NEAR(g[i].score, k[i].score, 1e-5f * k[i].score) << "clip " << c;
+      }
       for (size_t i = 0; i < cpu_out[c].size(); ++i) {
-        ASSERT_EQ(gpu_out[c][i].label, cpu_out[c][i].label) << "clip " << c << " #" << i;
-        ASSERT_EQ(gpu_out[c][i].start, cpu_out[c][i].start) << "clip " << c << " #" << i;
-        ASSERT_EQ(gpu_out[c][i].end, cpu_out[c][i].end) << "clip " << c << " #" << i;
         ASSERT_NEAR(gpu_out[c][i].score, cpu_out[c][i].score, 1e-5f * cpu_out[c][i].score)
-            << "clip " << c << " #" << i;
+            << "clip " << c << " #" << i << ": out of order beyond a near-tie";
       }
     }
   }

@@ -41,7 +41,9 @@ data::VideoItem synthetic_clip(const config::Config& cfg, int64_t length, int64_
   data::VideoItem item;
   item.clip_id = "bench-" + std::to_string(index);
   item.feats = torch::randn({channels, length});
-  const int64_t n = 5;
+  // NLQ (docs/nlq.md): one answer window and a query of 12 tokens.
+  if (cfg.is_nlq()) item.query = torch::randn({cfg.dataset.text_dim, 12});
+  const int64_t n = cfg.is_nlq() ? 1 : 5;
   std::vector<float> segs;
   std::vector<int64_t> labels;
   for (int64_t k = 0; k < n; ++k) {
@@ -138,6 +140,10 @@ std::string run_model_bench(const ModelBenchOptions& o) {
         data::collate({synthetic_clip(cfg, T * 9 / 10, 0)}, {}, false, T, net->config().max_div_factor());
     batch.feats = batch.feats.to(device);
     batch.masks = batch.masks.to(device);
+    if (batch.query.defined()) {
+      batch.query = batch.query.to(device);
+      batch.query_mask = batch.query_mask.to(device);
+    }
     // An Ego4D clip: 480 s at 1.875 features/s resized to max_seq_len.
     infer::ClipTiming clip;
     clip.fps = 1.875;
@@ -155,7 +161,7 @@ std::string run_model_bench(const ModelBenchOptions& o) {
         const at::ScalarType dtype = amp_dtype(cfg.opt.amp);
         const AutocastScope autocast(
             device.type(), device.is_cuda() || dtype == at::kBFloat16 ? dtype : at::kFloat);
-        outputs = net->forward(batch.feats, batch.masks);
+        outputs = net->forward(batch.feats, batch.masks, batch.query, batch.query_mask);
       }
       sync(device);
       const double t_net = seconds(t0);
@@ -176,7 +182,7 @@ std::string run_model_bench(const ModelBenchOptions& o) {
     }
     if (!o.profile_out.empty()) {
       const torch::autograd::profiler::RecordProfile profile(o.profile_out);
-      net->forward(batch.feats, batch.masks);
+      net->forward(batch.feats, batch.masks, batch.query, batch.query_mask);
     }
     std::printf("  network        %8.3f s\n  decoding       %8.3f s (%zu candidates)\n"
                 "  NMS, seconds   %8.3f s (%zu kept)\n  per clip       %8.3f s\n"

@@ -12,6 +12,7 @@
 #include "core/fs.h"
 #include "data/annotations.h"
 #include "eval/metrics.h"
+#include "eval/task.h"
 #include "infer/predict.h"
 
 namespace asl::cli {
@@ -20,7 +21,7 @@ namespace {
 
 // What eval and infer share: the network over one split on every rank, gathered on rank 0.
 struct SplitPredictions {
-  std::shared_ptr<const data::ClipAnnotations> annotations;
+  eval::TaskAnnotations annotations;
   std::shared_ptr<const eval::PredictionList> predictions;  // complete on rank 0 only
   bool is_root = true;
 };
@@ -35,13 +36,20 @@ SplitPredictions predict(const ConfigArgs& args, const std::string& checkpoint,
   o.split = {split};
   o.comm = comm.get();
   SplitPredictions out;
-  out.annotations = std::make_shared<const data::ClipAnnotations>(
-      data::read_clip_annotations(cfg.dataset.json_file));
-  out.predictions =
-      std::make_shared<const eval::PredictionList>(infer::predict_split(cfg, out.annotations, o));
+  out.annotations = eval::read_task_annotations(cfg);
+  out.predictions = std::make_shared<const eval::PredictionList>(
+      infer::predict_split(cfg, out.annotations.clips, o));
   out.is_root = comm->rank() == 0;
   if (exporter) exporter->linger();
   return out;
+}
+
+// The challenge's submission file: MQ's detections, or NLQ's top-5 windows per query.
+std::string submission(const SplitPredictions& p) {
+  if (p.annotations.queries) {
+    return eval::nlq_submission_json(eval::nlq_submission(*p.predictions, *p.annotations.queries));
+  }
+  return infer::predictions_json(*p.predictions);
 }
 
 }  // namespace
@@ -61,10 +69,10 @@ void add_eval(CLI::App& app) {
   sub->callback([a] {
     const SplitPredictions p = predict(a->cfg, a->ckpt, a->split);
     if (!p.is_root) return;  // rank 0 scores and writes
-    if (!a->out.empty()) write_file_atomic(a->out, infer::predictions_json(*p.predictions));
-    const eval::Metrics metrics = eval::score(*p.annotations, {p.predictions, p.predictions}, a->split);
-    std::cout << eval::format_table(metrics);
-    if (!a->json.empty()) write_file_atomic(a->json, eval::metrics_json(metrics));
+    if (!a->out.empty()) write_file_atomic(a->out, submission(p));
+    const eval::TaskScore score = eval::score_split(p.annotations, p.predictions, a->split);
+    std::cout << score.table;
+    if (!a->json.empty()) write_file_atomic(a->json, score.metrics_json);
   });
 }
 
@@ -82,8 +90,9 @@ void add_infer(CLI::App& app) {
   sub->callback([a] {
     const SplitPredictions p = predict(a->cfg, a->ckpt, a->split);
     if (!p.is_root) return;  // rank 0 writes
-    write_file_atomic(a->out, infer::predictions_json(*p.predictions));
-    std::cout << "wrote " << p.predictions->size() << " clips to " << a->out << "\n";
+    write_file_atomic(a->out, submission(p));
+    std::cout << "wrote " << p.predictions->size() << (p.annotations.queries ? " queries" : " clips")
+              << " to " << a->out << "\n";
   });
 }
 

@@ -16,7 +16,7 @@ namespace asl::cli {
 
 void add_pack(CLI::App& app) {
   struct Args {
-    std::string annotations, out, dtype = "f16";
+    std::string annotations, out, dtype = "f16", text_folder;
     std::vector<std::string> features;
     int shards = 1;
   };
@@ -31,6 +31,8 @@ void add_pack(CLI::App& app) {
       ->check(CLI::IsMember({"f16", "f32"}));
   sub->add_option("--shards", a->shards, "split the store into K files")->capture_default_str()
       ->check(CLI::PositiveNumber);
+  sub->add_option("--text-folder", a->text_folder,
+                  "query text features: every <key>.pt / <key>.npy file goes to the text group");
   sub->callback([a] {
     data::PackOptions o;
     o.annotations = a->annotations;
@@ -38,6 +40,7 @@ void add_pack(CLI::App& app) {
     o.out = a->out;
     o.dtype = data::parse_dtype(a->dtype);
     o.shards = a->shards;
+    o.text_folder = a->text_folder;
     const data::PackReport report = data::pack_store(o);
 
     const data::StoreInfo info = data::StoreReader(o.out).info();
@@ -47,6 +50,9 @@ void add_pack(CLI::App& app) {
     s << "streams: ";
     for (size_t i = 0; i < info.streams.size(); ++i) {
       s << (i ? ", " : "") << info.streams[i].name << " " << info.streams[i].dim;
+    }
+    if (report.texts > 0) {
+      s << "\nquery texts: " << report.texts << " (" << report.text_dim << " dims)";
     }
     const double mib = static_cast<double>(report.bytes) / (1 << 20);
     char tail[128];

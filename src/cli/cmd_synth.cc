@@ -15,8 +15,8 @@ namespace asl::cli {
 void add_synth(CLI::App& app) {
   struct Args {
     std::string out, template_file, features = "egovlp:256,slowfast:2304,omnivore:1536,internvideo:1024";
-    std::string write = "h5", dtype = "f16";
-    int clips = 64, classes = 110;
+    std::string write = "h5", dtype = "f16", task = "mq";
+    int clips = 64, classes = 110, text_dim = 128, queries_per_clip = 6;
     uint64_t seed = 0;
     bool per_video = false;
   };
@@ -39,6 +39,14 @@ void add_synth(CLI::App& app) {
                 "generate canonical videos; pt/npy: one file per video, h5: clips cut from them");
   sub->add_option("--dtype", a->dtype, "stored precision")->capture_default_str()
       ->check(CLI::IsMember({"f16", "f32"}));
+  sub->add_option("--task", a->task,
+                  "mq: clip annotations; nlq: the official NLQ files and each query's text features")
+      ->capture_default_str()->check(CLI::IsMember({"mq", "nlq"}));
+  sub->add_option("--text-dim", a->text_dim, "nlq: width of the query text tokens")
+      ->capture_default_str()->check(CLI::Range(1, 65536));
+  sub->add_option("--queries-per-clip", a->queries_per_clip,
+                  "nlq: at most this many queries per clip (at least half as many when it has the instances)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   sub->callback([a] {
     data::SynthOptions o;
     o.out_dir = a->out;
@@ -50,6 +58,9 @@ void add_synth(CLI::App& app) {
     o.write = a->write;
     o.per_video = a->per_video;
     o.dtype = data::parse_dtype(a->dtype);
+    o.task = a->task;
+    o.text_dim = a->text_dim;
+    o.queries_per_clip = a->queries_per_clip;
     const data::SynthReport report = data::synthesize(o);
     std::fputs(data::format_synth_report(report, o).c_str(), stdout);
   });

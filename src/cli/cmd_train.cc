@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "data/annotations.h"
+#include "eval/task.h"
 #include "data/dataset.h"
 #include "train/stop_signal.h"
 #include "train/trainer.h"
@@ -49,8 +50,7 @@ void add_train(CLI::App& app) {
     const std::string output =
         a->output.empty() ? train::default_output_dir(cfg, a->config) : a->output;
     const auto exporter = job_exporter(cfg, run_name(output));  // a taken port fails here
-    auto annotations = std::make_shared<const data::ClipAnnotations>(
-        data::read_clip_annotations(cfg.dataset.json_file));
+    auto annotations = eval::read_task_annotations(cfg).clips;
     const auto comm = job_communicator(cfg);
     train::TrainerOptions options;
     options.output_dir = output;

@@ -424,6 +424,7 @@ void derive(Config& cfg, const std::string& source) {
   m.input_dim = cfg.dataset.input_dim;
   m.num_classes = cfg.dataset.num_classes;
   m.max_seq_len = cfg.dataset.max_seq_len;
+  m.text_dim = cfg.is_nlq() ? cfg.dataset.text_dim : 0;
   m.train_cfg = cfg.train_cfg;
   m.test_cfg = cfg.test_cfg;
 
@@ -509,6 +510,16 @@ void validate(const Config& cfg, const std::string& source) {
               std::to_string(d.feat_folder.size()) + " folders for " +
                   std::to_string(d.input_dim.size()) + " streams in dataset.input_dim",
               "give one folder per stream");
+  }
+
+  v.one_of(cfg.model_name, {"LocPointTransformer", Config::kNlqModelName}, "model_name");
+  if (cfg.is_nlq()) {
+    v.require(d.text_dim > 0, "dataset.text_dim", "must be the width of the query text features",
+              "set dataset.text_dim (e.g. 256 for EgoVLP text tokens)");
+    v.require(d.num_classes == 1, "dataset.num_classes",
+              "must be 1 for ASL_NLQ (one class: the answer window), got " +
+                  std::to_string(d.num_classes));
+    v.positive(d.max_query_len, "dataset.max_query_len");
   }
 
   // loader

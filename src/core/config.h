@@ -49,6 +49,12 @@ struct DatasetConfig : Section {
   double trunc_thresh = 0.5;
   std::optional<Range> crop_ratio;        // e.g. [0.9, 1.0]
   bool force_upsampling = false;
+  // Natural Language Queries (model_name ASL_NLQ, docs/nlq.md; this project's keys): the
+  // width of the query text features, where they are (null: the store's text/ group; else a
+  // folder of <query key>.pt / .npy) and how many tokens are kept.
+  int64_t text_dim = 0;
+  std::optional<std::string> text_folder;
+  int64_t max_query_len = 32;
 
   template <class V>
   void visit(V& v) {
@@ -66,6 +72,9 @@ struct DatasetConfig : Section {
     v("trunc_thresh", trunc_thresh);
     v("crop_ratio", crop_ratio);
     v("force_upsampling", force_upsampling);
+    v("text_dim", text_dim);
+    v("text_folder", text_folder);
+    v("max_query_len", max_query_len);
   }
 };
 
@@ -218,6 +227,7 @@ struct ModelConfig : Section {
   IntList input_dim{2304};
   int64_t num_classes = 97;
   int64_t max_seq_len = 2304;
+  int64_t text_dim = 0;                   // > 0: the NLQ network (model_name ASL_NLQ)
   TrainConfig train_cfg;
   TestConfig test_cfg;
 
@@ -248,6 +258,7 @@ struct ModelConfig : Section {
     v.derived("input_dim", input_dim, "dataset.input_dim");
     v.derived("num_classes", num_classes, "dataset.num_classes");
     v.derived("max_seq_len", max_seq_len, "dataset.max_seq_len");
+    v.derived("text_dim", text_dim, "dataset.text_dim (ASL_NLQ only)");
     v.derived("train_cfg", train_cfg, "train_cfg");
     v.derived("test_cfg", test_cfg, "test_cfg");
   }
@@ -395,6 +406,10 @@ struct Config : Section {
   DistConfig dist;
   MonitoringConfig monitoring;
   CheckpointConfig checkpoint;
+
+  // model_name ASL_NLQ: the Natural Language Queries task (docs/nlq.md); else Moment Queries.
+  bool is_nlq() const { return model_name == kNlqModelName; }
+  static constexpr const char* kNlqModelName = "ASL_NLQ";
 
   template <class V>
   void visit(V& v) {

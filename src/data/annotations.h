@@ -26,6 +26,11 @@ struct Clip {
   double v_duration = 0;         // canonical video duration
   double fps = 0;                // feature rate (features per second)
   std::vector<Segment> annotations;
+  // Where the features are stored when that is not clip_id: a Natural Language Query is a
+  // "clip" of its own (clip_id = its query key) over its clip's features (data/nlq.h).
+  std::string feature_id;
+
+  const std::string& feature_key() const { return feature_id.empty() ? clip_id : feature_id; }
 };
 
 struct ClipAnnotations {

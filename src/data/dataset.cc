@@ -2,6 +2,7 @@
 
 #include <cfenv>
 #include <cmath>
+#include <filesystem>
 #include <mutex>
 #include <unordered_map>
 
@@ -63,14 +64,14 @@ class StoreSource : public FeatureSource {
   }
 
   std::vector<FeatureMatrix> read(const Clip& clip) const override {
-    if (!reader_.has_clip(clip.clip_id)) {
-      throw Error(path_, "clip " + clip.clip_id + " is not in the feature store",
+    if (!reader_.has_clip(clip.feature_key())) {
+      throw Error(path_, "clip " + clip.feature_key() + " is not in the feature store",
                   "pack the store from the same annotation file");
     }
     std::vector<FeatureMatrix> mats;
     // No finiteness scan here: `asl pack` refuses NaN/Inf when the store is written and
     // `asl inspect --verify` re-checks a store, so every epoch need not scan it again.
-    for (const int64_t stream : streams_) mats.push_back(reader_.read(clip.clip_id, stream));
+    for (const int64_t stream : streams_) mats.push_back(reader_.read(clip.feature_key(), stream));
     return mats;
   }
 
@@ -81,7 +82,7 @@ class StoreSource : public FeatureSource {
   std::vector<std::string> missing(const std::vector<const Clip*>& clips) const override {
     std::vector<std::string> out;
     for (const Clip* clip : clips)
-      if (!reader_.has_clip(clip->clip_id)) out.push_back(clip->clip_id);
+      if (!reader_.has_clip(clip->feature_key())) out.push_back(clip->feature_key());
     return out;
   }
 
@@ -110,7 +111,7 @@ class FolderSource : public FeatureSource {
   std::vector<FeatureMatrix> read(const Clip& clip) const override {
     std::vector<FeatureMatrix> mats;
     for (const auto& folder : dataset_.feat_folder.values) {
-      const std::string file = folder + "/" + prefix_ + clip.clip_id + *dataset_.file_ext;
+      const std::string file = folder + "/" + prefix_ + clip.feature_key() + *dataset_.file_ext;
       mats.push_back(read_feature_file(file));
       check_finite(mats.back(), file);
     }
@@ -136,7 +137,7 @@ class MemorySource : public FeatureSource {
       : base_(std::move(base)) {
     Progress progress("caching features", static_cast<int64_t>(clips.size()), "clips");
     for (const Clip* clip : clips) {
-      if (cache_.count(clip->clip_id)) continue;
+      if (cache_.count(clip->feature_key())) continue;
       std::vector<Half> streams;
       for (const FeatureMatrix& m : base_->read(*clip)) {
         Half h{m.rows, m.cols, std::vector<uint16_t>(m.values.size())};
@@ -144,7 +145,7 @@ class MemorySource : public FeatureSource {
         bytes_ += static_cast<int64_t>(h.bits.size() * sizeof(uint16_t));
         streams.push_back(std::move(h));
       }
-      cache_.emplace(clip->clip_id, std::move(streams));
+      cache_.emplace(clip->feature_key(), std::move(streams));
       progress.advance();
     }
     progress.finish();
@@ -152,7 +153,7 @@ class MemorySource : public FeatureSource {
   }
 
   std::vector<FeatureMatrix> read(const Clip& clip) const override {
-    const auto it = cache_.find(clip.clip_id);
+    const auto it = cache_.find(clip.feature_key());
     if (it == cache_.end()) return base_->read(clip);  // not in this rank's shard
     std::vector<FeatureMatrix> mats;
     for (const Half& h : it->second) {
@@ -176,6 +177,60 @@ class MemorySource : public FeatureSource {
   int64_t bytes_ = 0;
 };
 
+class StoreTextSource : public TextSource {
+ public:
+  explicit StoreTextSource(const std::string& path) : path_(path), reader_(path) {
+    if (reader_.info().text_dim <= 0) {
+      throw Error(path_, "the store holds no query text features (text/ group)",
+                  "pack them with asl pack --text-folder, or set dataset.text_folder");
+    }
+  }
+  FeatureMatrix read(const std::string& key) const override { return reader_.read_text(key); }
+  std::string describe() const override { return "text features of store " + path_; }
+  std::vector<std::string> missing(const std::vector<std::string>& keys) const override {
+    std::vector<std::string> out;
+    for (const auto& k : keys)
+      if (!reader_.has_text(k)) out.push_back(k);
+    return out;
+  }
+
+ private:
+  std::string path_;
+  StoreReader reader_;
+};
+
+class FolderTextSource : public TextSource {
+ public:
+  explicit FolderTextSource(std::string folder) : folder_(std::move(folder)) {}
+  FeatureMatrix read(const std::string& key) const override {
+    const std::string file = path(key);
+    if (file.empty()) {
+      throw Error(folder_, "no text features for query " + key + " (" + key + ".pt or .npy)",
+                  "extract them, or point dataset.text_folder at the right folder");
+    }
+    FeatureMatrix m = read_feature_file(file);
+    check_finite(m, file);
+    return m;
+  }
+  std::string describe() const override { return "text feature folder " + folder_; }
+  std::vector<std::string> missing(const std::vector<std::string>& keys) const override {
+    std::vector<std::string> out;
+    for (const auto& k : keys)
+      if (path(k).empty()) out.push_back(k);
+    return out;
+  }
+
+ private:
+  std::string path(const std::string& key) const {
+    for (const char* ext : {".pt", ".npy"}) {
+      const std::string file = folder_ + "/" + key + ext;
+      if (std::filesystem::exists(file)) return file;
+    }
+    return "";
+  }
+  std::string folder_;
+};
+
 // Python's round(): half to even.
 int64_t py_round(double x) {
   const int mode = std::fegetround();
@@ -190,6 +245,16 @@ int64_t py_round(double x) {
 std::shared_ptr<FeatureSource> make_feature_source(const config::Config& cfg) {
   if (cfg.store.path) return std::make_shared<StoreSource>(cfg);
   return std::make_shared<FolderSource>(cfg);
+}
+
+std::shared_ptr<TextSource> make_text_source(const config::Config& cfg) {
+  if (!cfg.is_nlq()) return nullptr;
+  if (cfg.dataset.text_folder) return std::make_shared<FolderTextSource>(*cfg.dataset.text_folder);
+  if (!cfg.store.path) {
+    throw Error("config", "ASL_NLQ needs the queries' text features",
+                "set store.path to a store with a text/ group, or dataset.text_folder");
+  }
+  return std::make_shared<StoreTextSource>(*cfg.store.path);
 }
 
 std::shared_ptr<FeatureSource> make_memory_source(std::shared_ptr<FeatureSource> base,
@@ -341,6 +406,18 @@ Ego4dDataset::Ego4dDataset(const config::Config& cfg, bool is_training,
                 "pack the store again from this annotation file (asl pack), or use the "
                 "annotation file it was packed from");
   }
+  text_ = make_text_source(cfg);
+  if (text_) {
+    std::vector<std::string> keys;
+    for (const Clip* clip : clips_) keys.push_back(clip->clip_id);
+    if (const auto lost = text_->missing(keys); !lost.empty()) {
+      throw Error(text_->describe(),
+                  std::to_string(lost.size()) + " of the " + std::to_string(keys.size()) +
+                      " queries of split [" + joined + "] have no text features (" + lost[0] +
+                      (lost.size() > 1 ? ", ..." : "") + ")",
+                  "extract and pack the text features of every query of " + dataset_.json_file);
+    }
+  }
   for (const Clip* clip : clips_) {
     Prepared p;
     // The reference removes duplicates for every split; only training reads them.
@@ -429,7 +506,22 @@ VideoItem Ego4dDataset::get(int64_t index, PyRandom& rng) const {
     item.segments = torch::zeros({0, 2}, torch::kFloat32);
     item.labels = torch::zeros({0}, torch::kInt64);
   }
+  if (text_) item.query = query_tokens(text_->read(c.clip_id), c.clip_id);
   return item;
+}
+
+at::Tensor Ego4dDataset::query_tokens(const FeatureMatrix& m, const std::string& key) const {
+  if (m.cols != dataset_.text_dim || m.rows < 1) {
+    throw Error("query " + key, "text features of " + std::to_string(m.rows) + " x " +
+                                    std::to_string(m.cols) + " for dataset.text_dim " +
+                                    std::to_string(dataset_.text_dim),
+                "set dataset.text_dim to the text encoder's width");
+  }
+  const int64_t rows = std::min(m.rows, dataset_.max_query_len);
+  return torch::from_blob(const_cast<float*>(m.values.data()), {m.rows, m.cols}, torch::kFloat32)
+      .narrow(0, 0, rows)
+      .t()
+      .contiguous();  // a copy: [text_dim, L]
 }
 
 }  // namespace asl::data

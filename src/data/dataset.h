@@ -42,6 +42,21 @@ class FeatureSource {
 // them. Checks stream count and dimensions against dataset.input_dim.
 std::shared_ptr<FeatureSource> make_feature_source(const config::Config& cfg);
 
+// Where the NLQ queries' text features come from (docs/nlq.md): one L x text_dim matrix per
+// query key. Safe to call from several threads.
+class TextSource {
+ public:
+  virtual ~TextSource() = default;
+  virtual FeatureMatrix read(const std::string& key) const = 0;
+  virtual std::string describe() const = 0;
+  // The keys among `keys` that have no text features.
+  virtual std::vector<std::string> missing(const std::vector<std::string>& keys) const = 0;
+};
+
+// The store's text/ group (store.path), or dataset.text_folder's <key>.pt / <key>.npy files.
+// Null for a Moment Queries config.
+std::shared_ptr<TextSource> make_text_source(const config::Config& cfg);
+
 // Holds the given clips' features in memory as float16 (a rank's shard).
 std::shared_ptr<FeatureSource> make_memory_source(std::shared_ptr<FeatureSource> base,
                                                   const std::vector<const Clip*>& clips);
@@ -57,6 +72,7 @@ struct VideoItem {
   double feat_stride = 0;
   double feat_num_frames = 0;
   bool has_annotations = false;  // the clip has ground truth (test clips have none)
+  at::Tensor query;              // NLQ: the query's text tokens [text_dim, L] float32
 };
 
 class Ego4dDataset {
@@ -75,6 +91,9 @@ class Ego4dDataset {
   VideoItem get(int64_t index, PyRandom& rng) const;
 
  private:
+  // A query's text matrix (L x text_dim) as [text_dim, min(L, max_query_len)].
+  at::Tensor query_tokens(const FeatureMatrix& m, const std::string& key) const;
+
   struct Prepared {
     std::vector<float> seconds;  // [N * 2] segments in seconds, float32 as in the reference
     std::vector<int64_t> labels;
@@ -85,6 +104,7 @@ class Ego4dDataset {
   std::vector<std::string> split_;
   std::shared_ptr<const ClipAnnotations> annotations_;
   std::shared_ptr<FeatureSource> source_;
+  std::shared_ptr<TextSource> text_;  // NLQ only
   std::vector<const Clip*> clips_;
   std::vector<Prepared> prepared_;
 };

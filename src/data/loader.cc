@@ -46,6 +46,17 @@ Batch collate(std::vector<VideoItem> items, std::vector<bool> padding, bool is_t
     batch.feats[i].narrow(1, 0, f.size(1)).copy_(f);
     batch.masks[i].narrow(1, 0, f.size(1)).fill_(true);
   }
+  if (batch.items[0].query.defined()) {
+    int64_t tokens = 0;
+    for (const auto& it : batch.items) tokens = std::max(tokens, it.query.size(1));
+    batch.query = torch::zeros({b, batch.items[0].query.size(0), tokens}, torch::kFloat32);
+    batch.query_mask = torch::zeros({b, 1, tokens}, torch::kBool);
+    for (int64_t i = 0; i < b; ++i) {
+      const at::Tensor& q = batch.items[static_cast<size_t>(i)].query;
+      batch.query[i].narrow(1, 0, q.size(1)).copy_(q);
+      batch.query_mask[i].narrow(1, 0, q.size(1)).fill_(true);
+    }
+  }
   return batch;
 }
 
@@ -85,6 +96,10 @@ struct DataLoader::Impl {
     if (options.pin_memory) {
       batch.feats = batch.feats.pin_memory();
       batch.masks = batch.masks.pin_memory();
+      if (batch.query.defined()) {
+        batch.query = batch.query.pin_memory();
+        batch.query_mask = batch.query_mask.pin_memory();
+      }
     }
     return batch;
   }

@@ -19,6 +19,8 @@ struct Batch {
   at::Tensor feats;            // [B, C, T] zero-padded
   at::Tensor masks;            // [B, 1, T] bool, true at valid steps
   std::vector<bool> padding;   // per item: a repeat added to even out the ranks (evaluation)
+  at::Tensor query;            // NLQ: [B, text_dim, L] zero-padded text tokens
+  at::Tensor query_mask;       // NLQ: [B, 1, L] bool
 };
 
 // The reference's preprocessing. Training drops items without labels and pads every clip to

@@ -1,9 +1,11 @@
 // `asl pack`: every clip of the annotations, every stream, checked and written atomically.
 #include "data/pack.h"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <unordered_set>
 
@@ -98,6 +100,7 @@ std::string describe_sources(const PackOptions& o) {
   for (const auto& f : o.features) {
     s += " " + f.name + "=" + f.dir + (f.per_video ? " (per-video)" : " (per-clip)");
   }
+  if (!o.text_folder.empty()) s += "; query text features from " + o.text_folder;
   return s;
 }
 
@@ -135,6 +138,39 @@ FeatureSourceSpec parse_feature_spec(const std::string& spec) {
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> list_text_files(const std::string& folder) {
+  const std::string where = "--text-folder " + folder;
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) {
+    throw Error(where, "the folder does not exist", "check the path of the query text features");
+  }
+  std::map<std::string, std::string> by_key;
+  fs::directory_iterator it(folder, ec);
+  if (ec) throw Error(where, "cannot list the folder: " + ec.message(), "check its permissions");
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) throw Error(where, "cannot list the folder: " + ec.message(), "check its permissions");
+    const std::string name = it->path().filename().string();
+    std::string key;
+    for (const char* ext : {".pt", ".npy"}) {
+      if (ends_with(name, ext)) key = name.substr(0, name.size() - std::string(ext).size());
+    }
+    std::error_code type_ec;
+    if (key.empty() || name[0] == '.' || !it->is_regular_file(type_ec)) continue;
+    const std::string file = it->path().string();
+    const auto [pos, inserted] = by_key.emplace(key, file);
+    if (!inserted) {
+      const auto& [a, b] = std::minmax(pos->second, file);
+      throw Error(where, "query " + key + " has two text feature files: " + a + " and " + b,
+                  "keep one of them");
+    }
+  }
+  if (by_key.empty()) {
+    throw Error(where, "the folder has no query text features (<key>.pt or <key>.npy files)",
+                "extract them, or check the folder");
+  }
+  return {by_key.begin(), by_key.end()};
+}
+
 PackReport pack_store(const PackOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   if (options.features.empty()) {
@@ -152,6 +188,9 @@ PackReport pack_store(const PackOptions& options) {
     }
     sources.emplace_back(f);
   }
+  // Listed before the clips are packed, so that a bad folder stops the pack at once.
+  std::vector<std::pair<std::string, std::string>> text_files;
+  if (!options.text_folder.empty()) text_files = list_text_files(options.text_folder);
   const ClipAnnotations annotations = read_clip_annotations(options.annotations);
   if (annotations.clips.empty()) {
     throw Error(options.annotations, "has no clips", "pack needs at least one annotated clip");
@@ -189,10 +228,35 @@ PackReport pack_store(const PackOptions& options) {
     writer->write_clip(clip.clip_id, per_stream);
     progress.advance();
   }
-  writer->commit();
   progress.finish();
 
+  // Query text features: the first file fixes the dimension (the writer names a later query
+  // with another one; the message here adds the file).
   PackReport report;
+  if (!text_files.empty()) {
+    Progress text_progress("pack text", static_cast<int64_t>(text_files.size()), "queries");
+    for (const auto& [key, file] : text_files) {
+      const FeatureMatrix m = read_feature_file(file);
+      check_finite(m, file + " (query " + key + ")");
+      if (report.text_dim > 0 && m.cols != report.text_dim) {
+        throw Error(file, "query " + key + ": text features have " + std::to_string(m.cols) +
+                              " channels, expected " + std::to_string(report.text_dim) +
+                              " (as in query " + text_files.front().first + ")",
+                    "every query's text features need the same dimension");
+      }
+      if (m.rows == 0) {
+        throw Error(file, "query " + key + ": no tokens (0 x " + std::to_string(m.cols) + ")",
+                    "re-extract the text features");
+      }
+      writer->write_text(key, m);
+      report.text_dim = m.cols;
+      ++report.texts;
+      text_progress.advance();
+    }
+    text_progress.finish();
+  }
+  writer->commit();
+
   report.clips = static_cast<int64_t>(annotations.clips.size());
   for (const auto& f : StoreReader(options.out).files()) {
     std::error_code ec;

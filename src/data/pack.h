@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "data/feature_io.h"
@@ -25,14 +26,25 @@ struct PackOptions {
   std::string out;                       // store path
   DType dtype = DType::F16;
   int64_t shards = 1;
+  // Query text features (docs/store.md, Query text features): every <key>.pt and <key>.npy
+  // file of this folder goes to the store's text group under KEY. Empty: no text.
+  std::string text_folder;
 };
 
 struct PackReport {
   int64_t clips = 0;
+  int64_t texts = 0;     // query text features packed
+  int64_t text_dim = 0;
   double seconds = 0;
   int64_t bytes = 0;
 };
 
 PackReport pack_store(const PackOptions& options);
+
+// The query text files of a folder, sorted by key: every regular file named <key>.pt or
+// <key>.npy whose name does not start with '.'; other files are ignored. Throws asl::Error
+// naming the folder when it does not exist or holds no such file, and naming both files when
+// a key has a .pt and a .npy file.
+std::vector<std::pair<std::string, std::string>> list_text_files(const std::string& folder);
 
 }  // namespace asl::data

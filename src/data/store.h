@@ -27,6 +27,10 @@ struct StoreInfo {
   std::string source;             // free text: where the features came from
   int64_t num_clips = 0;
   int64_t num_shards = 1;
+  // Query text features (Natural Language Queries, docs/nlq.md): group text/, one L x text_dim
+  // dataset per query key (L tokens, or 1 for a sentence vector). 0: the store has none.
+  int64_t text_dim = 0;
+  int64_t num_texts = 0;
 };
 
 // Writes a store. Clips go to shard hash(clip_id) mod K. Nothing is visible under `path`
@@ -43,6 +47,9 @@ class StoreWriter {
 
   // One matrix per stream, in the order of `streams`; checks dimensions and finiteness.
   void write_clip(const std::string& clip_id, const std::vector<FeatureMatrix>& per_stream);
+  // One query's text features (L x D, every query the same D) under text/KEY; checks
+  // finiteness and that the key is new. Same dtype and checksum as the clips.
+  void write_text(const std::string& key, const FeatureMatrix& tokens);
   void commit();
 
  private:
@@ -70,6 +77,13 @@ class StoreReader {
   // Whether this clip's stream carries a checksum (stores packed by this version do; read()
   // checks it every time, so changed bytes are an error naming the clip).
   bool has_checksums(const std::string& clip_id, int64_t stream) const;
+  // Query text features (text/ group): whether KEY is there, its L x text_dim matrix (float32;
+  // throws asl::Error naming the store and key), every key in pack order.
+  bool has_text(const std::string& key) const;
+  FeatureMatrix read_text(const std::string& key) const;
+  std::vector<std::string> text_keys() const;
+  // L of one query's text features, from the dataset's shape (reads no values).
+  int64_t text_rows(const std::string& key) const;
   // The files making up the store: the index (when sharded) then the data files.
   std::vector<std::string> files() const;
 
@@ -85,10 +99,12 @@ struct VerifyReport {
   std::vector<std::string> problems;  // "clip X stream Y: 3 NaN, first at t=.. d=.."
 };
 
-// Reads every dataset of the store and reports NaN/Inf and shape problems.
+// Reads every dataset of the store (query texts too) and reports NaN/Inf, checksum and shape
+// problems.
 VerifyReport verify_store(const std::string& path);
 
-// A one-screen summary: format, version, streams and dimensions, dtype, clips, shards, size.
+// A one-screen summary: format, version, streams and dimensions, dtype, clips, query texts,
+// shards, size.
 std::string summarize_store(const std::string& path);
 
 }  // namespace asl::data

@@ -18,6 +18,10 @@ std::string stream_where(const std::string& file, const std::string& clip_id,
   return file + ", clip " + clip_id + ", stream " + stream;
 }
 
+std::string text_where(const std::string& file, const std::string& key) {
+  return file + ", query text " + key;
+}
+
 Handle mem_half_type() { return h5::half_type(H5Tget_order(H5T_NATIVE_FLOAT)); }
 
 // The root attributes every file of a store carries.
@@ -37,6 +41,18 @@ void write_header(hid_t file, const std::vector<StreamInfo>& streams, DType dtyp
   h5::write_string_attr(file, kAttrSource, source);
   h5::write_int_attr(file, kAttrNumClips, num_clips);
   h5::write_int_attr(file, kAttrNumShards, num_shards);
+}
+
+void write_text_header(hid_t file, int64_t text_dim, int64_t num_texts) {
+  h5::write_int_attr(file, kAttrTextDim, text_dim);
+  h5::write_int_attr(file, kAttrNumTexts, num_texts);
+}
+
+Handle create_text_group(hid_t file) {
+  Handle gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
+  if (!gcpl.valid()) return Handle();
+  H5Pset_link_creation_order(gcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  return Handle(H5Gcreate2(file, kTextGroup, H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose);
 }
 
 // Creates an HDF5 file whose root group lists links in creation order (clips come back in
@@ -117,6 +133,21 @@ Header read_header(hid_t file, const std::string& path) {
     }
     info.dtype = dtype == "f16" ? DType::F16 : DType::F32;
     h5::read_string_attr(file, kAttrSource, info.source);
+    // Query text features: both attributes or neither (stores without text have neither).
+    const bool has_dim = h5::read_int_attr(file, kAttrTextDim, info.text_dim);
+    const bool has_count = h5::read_int_attr(file, kAttrNumTexts, info.num_texts);
+    if (has_dim != has_count) {
+      throw Error(path, std::string("the store header has '") +
+                            (has_dim ? kAttrTextDim : kAttrNumTexts) + "' without '" +
+                            (has_dim ? kAttrNumTexts : kAttrTextDim) + "'",
+                  damaged);
+    }
+    if (has_dim && (info.text_dim <= 0 || info.num_texts < 0)) {
+      throw Error(path, "the store header has impossible text attributes (text_dim " +
+                            std::to_string(info.text_dim) + ", num_texts " +
+                            std::to_string(info.num_texts) + ")",
+                  damaged);
+    }
     h5::read_int_attr(file, kAttrShardIndex, h.shard_index);
     h5::read_strings_attr(file, kAttrShardFiles, h.shard_files);
   } catch (const h5::Failure& e) {

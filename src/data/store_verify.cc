@@ -79,6 +79,32 @@ VerifyReport verify_store(const std::string& path) {
       }
     }
   }
+  // Query text features: read_text checks the shape (L >= 1, the store's text dimension)
+  // and the checksum; the values are checked here.
+  for (const auto& key : reader.text_keys()) {
+    FeatureMatrix m;
+    try {
+      m = reader.read_text(key);
+    } catch (const Error& e) {
+      report.problems.push_back(e.what());
+      continue;
+    }
+    ++report.datasets;
+    report.values += static_cast<int64_t>(m.values.size());
+    int64_t nan = 0, inf = 0, first = -1;
+    for (size_t i = 0; i < m.values.size(); ++i) {
+      const float v = m.values[i];
+      if (std::isfinite(v)) continue;
+      (std::isnan(v) ? nan : inf) += 1;
+      if (first < 0) first = static_cast<int64_t>(i);
+    }
+    if (first >= 0) {
+      report.problems.push_back("query text " + key + ": " + std::to_string(nan) + " NaN, " +
+                                std::to_string(inf) + " Inf, first at t=" +
+                                std::to_string(first / m.cols) + " d=" +
+                                std::to_string(first % m.cols));
+    }
+  }
   return report;
 }
 
@@ -106,6 +132,24 @@ std::string summarize_store(const std::string& path) {
       out << ", steps per clip " << lo << " to " << hi << " (mean " << std::fixed
           << std::setprecision(1) << static_cast<double>(total) / static_cast<double>(ids.size())
           << ")";
+    }
+    out << "\n";
+  }
+  if (info.text_dim > 0) {
+    // Tokens per query from the datasets' shapes; the median of an even count is the mean
+    // of the middle two.
+    std::vector<int64_t> lengths;
+    for (const auto& key : reader.text_keys()) lengths.push_back(reader.text_rows(key));
+    out << "texts      " << lengths.size() << " query keys, " << info.text_dim << " dims";
+    if (!lengths.empty()) {
+      std::sort(lengths.begin(), lengths.end());
+      const size_t n = lengths.size();
+      const double median = n % 2 ? static_cast<double>(lengths[n / 2])
+                                  : static_cast<double>(lengths[n / 2 - 1] + lengths[n / 2]) / 2;
+      std::ostringstream med;
+      med << median;
+      out << ", tokens per query min " << lengths.front() << ", median " << med.str() << ", max "
+          << lengths.back();
     }
     out << "\n";
   }

@@ -84,6 +84,8 @@ struct StoreWriter::Impl {
     Handle h5;
     std::string name;                  // final file name (no folder)
     int64_t clips = 0;
+    Handle text;                       // the text group, once a query text is written
+    int64_t texts = 0;
   };
 
   std::string path;
@@ -95,6 +97,10 @@ struct StoreWriter::Impl {
   std::vector<std::string> clip_ids;  // write order
   std::vector<int64_t> clip_shard;
   std::unordered_set<std::string> seen;
+  int64_t text_dim = 0;                // 0 until the first query text
+  std::vector<std::string> text_keys;  // write order
+  std::vector<int64_t> text_shard;
+  std::unordered_set<std::string> text_seen;
   std::vector<std::string> renamed;   // shard files already moved into place by commit()
   Handle file_half, mem_half;
   bool committed = false;
@@ -102,7 +108,10 @@ struct StoreWriter::Impl {
 
   ~Impl() {
     h5::Lock lock;
-    for (auto& s : shards) s.h5.reset();
+    for (auto& s : shards) {
+      s.text.reset();
+      s.h5.reset();
+    }
     file_half.reset();
     mem_half.reset();
     if (!committed) {
@@ -110,6 +119,9 @@ struct StoreWriter::Impl {
     }
     // The AtomicFiles remove their temporary files as they go.
   }
+
+  void write_dataset(hid_t loc, const std::string& name, const FeatureMatrix& m,
+                     const std::vector<uint16_t>& halves, const std::string& where);
 
   std::string shard_target(size_t i) const {
     if (shards.size() == 1) return path;
@@ -164,6 +176,88 @@ StoreWriter::StoreWriter(const std::string& path, std::vector<StreamInfo> stream
 
 StoreWriter::~StoreWriter() = default;
 
+namespace {
+
+// Checks one matrix before anything is written (its dimension is the caller's check): rows,
+// size, finiteness and, for float16, the half range; fills `halves` for float16.
+void check_matrix(const FeatureMatrix& m, DType dtype, const std::string& where,
+                  const char* no_rows, std::vector<uint16_t>& halves) {
+  if (m.rows <= 0) throw Error(where, no_rows);
+  if (m.values.size() != static_cast<size_t>(m.rows * m.cols)) {
+    throw Error(where, "feature matrix holds " + std::to_string(m.values.size()) +
+                           " values for " + std::to_string(m.rows) + " x " +
+                           std::to_string(m.cols));
+  }
+  for (size_t i = 0; i < m.values.size(); ++i) {
+    if (!std::isfinite(m.values[i])) {
+      const int64_t t = static_cast<int64_t>(i) / m.cols, d = static_cast<int64_t>(i) % m.cols;
+      throw Error(where, std::string(std::isnan(m.values[i]) ? "NaN" : "Inf") + " at t=" +
+                             std::to_string(t) + " d=" + std::to_string(d),
+                  "fix or re-extract the features");
+    }
+  }
+  if (dtype == DType::F16) {
+    halves.resize(m.values.size());
+    floats_to_halves(m.values.data(), halves.data(), halves.size());
+    for (size_t i = 0; i < halves.size(); ++i) {
+      if ((halves[i] & 0x7c00u) == 0x7c00u) {  // finite input rounded to Inf
+        throw Error(where, "value " + std::to_string(m.values[i]) + " at t=" +
+                               std::to_string(static_cast<int64_t>(i) / m.cols) + " d=" +
+                               std::to_string(static_cast<int64_t>(i) % m.cols) +
+                               " does not fit float16 (largest 65504)",
+                    "pack with --dtype f32");
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// One chunked dataset NAME under LOC holding `m` (or its float16 `halves`) and its checksum.
+// A failure poisons the writer (failure = where) before it throws. Under Lock.
+void StoreWriter::Impl::write_dataset(hid_t loc, const std::string& name, const FeatureMatrix& m,
+                                      const std::vector<uint16_t>& halves,
+                                      const std::string& where) {
+  const size_t elem = dtype == DType::F16 ? 2 : 4;
+  const hsize_t dims[2] = {static_cast<hsize_t>(m.rows), static_cast<hsize_t>(m.cols)};
+  const int64_t row_bytes = m.cols * static_cast<int64_t>(elem);
+  const hsize_t chunk[2] = {
+      static_cast<hsize_t>(std::clamp<int64_t>(kMaxChunkBytes / row_bytes, 1, m.rows)), dims[1]};
+  Handle space(H5Screate_simple(2, dims, nullptr), H5Sclose);
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_chunk(dcpl.get(), 2, chunk);
+  H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);  // every value is written below
+  const hid_t file_type = dtype == DType::F16 ? file_half.get() : H5T_IEEE_F32LE;
+  Handle ds(H5Dcreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(),
+                       H5P_DEFAULT),
+            H5Dclose);
+  const herr_t rc =
+      !ds.valid() ? -1
+      : dtype == DType::F16
+          ? H5Dwrite(ds.get(), mem_half.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, halves.data())
+          : H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.values.data());
+  if (rc < 0) {
+    failure = where;
+    throw Error(where, "cannot write the features: " + h5::last_error(),
+                "check the free disk space");
+  }
+  if (checksums) {
+    // The CRC-32C of the values as stored (little-endian), checked by the reader on every
+    // read: bytes changed after packing (a bad disk, a bad copy) are an error naming the
+    // clip instead of silent garbage. (HDF5's Fletcher-32 filter made reads 4x slower.)
+    const uint32_t crc = dtype == DType::F16
+                             ? crc32c(halves.data(), halves.size() * sizeof(halves[0]))
+                             : crc32c(m.values.data(), m.values.size() * sizeof(float));
+    try {
+      h5::write_int_attr(ds.get(), kAttrChecksum, static_cast<int64_t>(crc));
+    } catch (const h5::Failure& e) {
+      failure = where;
+      throw Error(where, std::string("cannot write the checksum: ") + e.what(),
+                  "check the free disk space");
+    }
+  }
+}
+
 void StoreWriter::write_clip(const std::string& clip_id,
                              const std::vector<FeatureMatrix>& per_stream) {
   Impl& w = *impl_;
@@ -175,6 +269,12 @@ void StoreWriter::write_clip(const std::string& clip_id,
   if (w.seen.count(clip_id)) {
     throw Error(clip_where(w.path, clip_id), "clip written twice", "each clip id must be unique");
   }
+  if (clip_id == kTextGroup && !w.text_keys.empty()) {
+    throw Error(clip_where(w.path, clip_id),
+                "a clip cannot be named 'text' in a store with query text features (the "
+                "text group has that name)",
+                "rename the clip");
+  }
   if (per_stream.size() != w.streams.size()) {
     throw Error(clip_where(w.path, clip_id),
                 "got " + std::to_string(per_stream.size()) + " feature matrices for " +
@@ -182,7 +282,7 @@ void StoreWriter::write_clip(const std::string& clip_id,
   }
 
   // Check and convert outside the HDF5 lock.
-  std::vector<std::vector<uint16_t>> halves(w.dtype == DType::F16 ? per_stream.size() : 0);
+  std::vector<std::vector<uint16_t>> halves(per_stream.size());
   for (size_t s = 0; s < per_stream.size(); ++s) {
     const FeatureMatrix& m = per_stream[s];
     const StreamInfo& stream = w.streams[s];
@@ -192,34 +292,7 @@ void StoreWriter::write_clip(const std::string& clip_id,
                              std::to_string(stream.dim),
                   "every clip of a stream needs the same dimension");
     }
-    if (m.rows <= 0) throw Error(where, "features have no time steps");
-    if (m.values.size() != static_cast<size_t>(m.rows * m.cols)) {
-      throw Error(where, "feature matrix holds " + std::to_string(m.values.size()) +
-                             " values for " + std::to_string(m.rows) + " x " +
-                             std::to_string(m.cols));
-    }
-    for (size_t i = 0; i < m.values.size(); ++i) {
-      if (!std::isfinite(m.values[i])) {
-        const int64_t t = static_cast<int64_t>(i) / m.cols, d = static_cast<int64_t>(i) % m.cols;
-        throw Error(where, std::string(std::isnan(m.values[i]) ? "NaN" : "Inf") + " at t=" +
-                               std::to_string(t) + " d=" + std::to_string(d),
-                    "fix or re-extract the features");
-      }
-    }
-    if (w.dtype == DType::F16) {
-      auto& h = halves[s];
-      h.resize(m.values.size());
-      floats_to_halves(m.values.data(), h.data(), h.size());
-      for (size_t i = 0; i < h.size(); ++i) {
-        if ((h[i] & 0x7c00u) == 0x7c00u) {  // finite input rounded to Inf
-          throw Error(where, "value " + std::to_string(m.values[i]) + " at t=" +
-                                 std::to_string(static_cast<int64_t>(i) / m.cols) + " d=" +
-                                 std::to_string(static_cast<int64_t>(i) % m.cols) +
-                                 " does not fit float16 (largest 65504)",
-                      "pack with --dtype f32");
-        }
-      }
-    }
+    check_matrix(m, w.dtype, where, "features have no time steps", halves[s]);
   }
 
   const size_t shard = static_cast<size_t>(fnv1a(clip_id) % w.shards.size());
@@ -234,56 +307,72 @@ void StoreWriter::write_clip(const std::string& clip_id,
       throw Error(w.failure, "cannot create the clip's group: " + h5::last_error(),
                   "check the free disk space");
     }
-    const size_t elem = w.dtype == DType::F16 ? 2 : 4;
     for (size_t s = 0; s < per_stream.size(); ++s) {
-      const FeatureMatrix& m = per_stream[s];
-      const hsize_t dims[2] = {static_cast<hsize_t>(m.rows), static_cast<hsize_t>(m.cols)};
-      const int64_t row_bytes = m.cols * static_cast<int64_t>(elem);
-      const hsize_t chunk[2] = {
-          static_cast<hsize_t>(std::clamp<int64_t>(kMaxChunkBytes / row_bytes, 1, m.rows)),
-          dims[1]};
-      Handle space(H5Screate_simple(2, dims, nullptr), H5Sclose);
-      Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-      H5Pset_chunk(dcpl.get(), 2, chunk);
-      H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);  // every value is written below
-      const hid_t file_type = w.dtype == DType::F16 ? w.file_half.get() : H5T_IEEE_F32LE;
-      Handle ds(H5Dcreate2(group.get(), w.streams[s].name.c_str(), file_type, space.get(),
-                           H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-                H5Dclose);
-      const herr_t rc =
-          !ds.valid() ? -1
-          : w.dtype == DType::F16
-              ? H5Dwrite(ds.get(), w.mem_half.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                         halves[s].data())
-              : H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                         m.values.data());
-      if (rc < 0) {
-        w.failure = stream_where(target, clip_id, w.streams[s].name);
-        throw Error(w.failure, "cannot write the features: " + h5::last_error(),
-                    "check the free disk space");
-      }
-      if (w.checksums) {
-        // The CRC-32C of the values as stored (little-endian), checked by the reader on every
-        // read: bytes changed after packing (a bad disk, a bad copy) are an error naming the
-        // clip instead of silent garbage. (HDF5's Fletcher-32 filter made reads 4x slower.)
-        const uint32_t crc =
-            w.dtype == DType::F16
-                ? crc32c(halves[s].data(), halves[s].size() * sizeof(halves[s][0]))
-                : crc32c(m.values.data(), m.values.size() * sizeof(float));
-        try {
-          h5::write_int_attr(ds.get(), kAttrChecksum, static_cast<int64_t>(crc));
-        } catch (const h5::Failure& e) {
-          w.failure = stream_where(target, clip_id, w.streams[s].name);
-          throw Error(w.failure, std::string("cannot write the checksum: ") + e.what(),
-                      "check the free disk space");
-        }
-      }
+      w.write_dataset(group.get(), w.streams[s].name, per_stream[s], halves[s],
+                      stream_where(target, clip_id, w.streams[s].name));
     }
   }
   w.seen.insert(clip_id);
   w.clip_ids.push_back(clip_id);
   w.clip_shard.push_back(static_cast<int64_t>(shard));
   ++sh.clips;
+}
+
+void StoreWriter::write_text(const std::string& key, const FeatureMatrix& tokens) {
+  Impl& w = *impl_;
+  if (w.committed) throw Error(w.path, "query text " + key + " written after commit()");
+  if (!w.failure.empty()) {
+    throw Error(w.path, "query text " + key + " not written: writing " + w.failure + " failed");
+  }
+  if (key.empty() || key == "." || key.find('/') != std::string::npos ||
+      key.find('\0') != std::string::npos) {
+    throw Error(w.path, "query key '" + key + "' cannot name a dataset of the text group",
+                "query keys are <clip_uid>_<annotation_uid>_<query_idx>: not empty, not '.', "
+                "without '/'");
+  }
+  const std::string where = text_where(w.path, key);
+  if (w.text_seen.count(key)) {
+    throw Error(where, "query text written twice", "each query key must be unique");
+  }
+  if (w.seen.count(kTextGroup)) {
+    throw Error(where, "the store has a clip named 'text', the name of the query text group",
+                "rename the clip");
+  }
+  if (tokens.cols <= 0) {
+    throw Error(where, "text features have " + std::to_string(tokens.cols) + " channels",
+                "a dimension must be positive");
+  }
+  if (w.text_dim > 0 && tokens.cols != w.text_dim) {
+    throw Error(where, "text features have " + std::to_string(tokens.cols) +
+                           " channels, the store's text features have " +
+                           std::to_string(w.text_dim) + " (as in query " + w.text_keys.front() +
+                           ")",
+                "every query's text features need the same dimension");
+  }
+  std::vector<uint16_t> halves;
+  check_matrix(tokens, w.dtype, where, "text features have no tokens", halves);
+
+  const size_t shard = static_cast<size_t>(fnv1a(key) % w.shards.size());
+  Impl::Shard& sh = w.shards[shard];
+  {
+    h5::Lock lock;
+    if (w.text_keys.empty()) {  // every file of the store gets the group
+      for (auto& s : w.shards) {
+        s.text = create_text_group(s.h5.get());
+        if (!s.text.valid()) {
+          w.failure = s.file->target() + ", text group";
+          throw Error(w.failure, "cannot create the query text group: " + h5::last_error(),
+                      "check the free disk space");
+        }
+      }
+    }
+    w.write_dataset(sh.text.get(), key, tokens, halves, text_where(sh.file->target(), key));
+  }
+  w.text_dim = tokens.cols;
+  w.text_seen.insert(key);
+  w.text_keys.push_back(key);
+  w.text_shard.push_back(static_cast<int64_t>(shard));
+  ++sh.texts;
 }
 
 void StoreWriter::commit() {
@@ -302,12 +391,13 @@ void StoreWriter::commit() {
       Impl::Shard& s = w.shards[i];
       try {
         write_header(s.h5.get(), w.streams, w.dtype, w.source, s.clips, num_shards);
+        if (w.text_dim > 0) write_text_header(s.h5.get(), w.text_dim, s.texts);
         if (sharded) h5::write_int_attr(s.h5.get(), kAttrShardIndex, static_cast<int64_t>(i));
       } catch (const h5::Failure& e) {
         throw Error(s.file->target(), std::string("cannot write the header: ") + e.what(),
                     "check the free disk space");
       }
-      if (!s.h5.reset()) {
+      if (!s.text.reset() || !s.h5.reset()) {
         throw Error(s.file->target(), "cannot finish the file: " + h5::last_error(),
                     "check the free disk space");
       }
@@ -323,6 +413,11 @@ void StoreWriter::commit() {
         h5::write_strings_attr(file.get(), kAttrShardFiles, names);
         h5::write_strings_dataset(file.get(), kIndexClipIds, w.clip_ids);
         h5::write_ints_dataset(file.get(), kIndexClipShard, w.clip_shard);
+        if (w.text_dim > 0) {
+          write_text_header(file.get(), w.text_dim, static_cast<int64_t>(w.text_keys.size()));
+          h5::write_strings_dataset(file.get(), kIndexTextKeys, w.text_keys);
+          h5::write_ints_dataset(file.get(), kIndexTextShard, w.text_shard);
+        }
       } catch (const h5::Failure& e) {
         throw Error(w.path, std::string("cannot write the shard index: ") + e.what(),
                     "check the free disk space");

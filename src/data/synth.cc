@@ -18,6 +18,7 @@
 #include "core/fs.h"
 #include "core/progress.h"
 #include "core/strings.h"
+#include "data/nlq.h"
 
 namespace asl::data {
 namespace {
@@ -64,6 +65,15 @@ void validate(const SynthOptions& o) {
   if (!o.template_path.empty() && !std::filesystem::is_regular_file(o.template_path)) {
     throw Error(o.template_path, "template not found", "give an existing clip-annotation file to --template");
   }
+  if (o.task != "mq" && o.task != "nlq") {
+    throw Error("--task", "unknown task '" + o.task + "'", "use mq or nlq");
+  }
+  if (o.task == "nlq") {
+    if (o.text_dim < 1 || o.text_dim > 65536) {
+      throw Error("--text-dim", "must be between 1 and 65536, found " + std::to_string(o.text_dim));
+    }
+    if (o.queries_per_clip < 1) throw Error("--queries-per-clip", "must be at least 1");
+  }
 }
 
 // Clips grouped by canonical video, in order of first appearance.
@@ -103,6 +113,8 @@ class FeatureSink {
  public:
   virtual ~FeatureSink() = default;
   virtual void put(const std::string& name, const std::vector<FeatureMatrix>& per_stream) = 0;
+  // One query's text features (NLQ).
+  virtual void put_text(const std::string& key, const FeatureMatrix& tokens) = 0;
   virtual void commit() {}
 };
 
@@ -115,6 +127,9 @@ class StoreSink : public FeatureSink {
                         std::filesystem::path(o.template_path).filename().string())) {}
   void put(const std::string& clip_id, const std::vector<FeatureMatrix>& m) override {
     writer_.write_clip(clip_id, m);
+  }
+  void put_text(const std::string& key, const FeatureMatrix& tokens) override {
+    writer_.write_text(key, tokens);
   }
   void commit() override { writer_.commit(); }
 
@@ -136,6 +151,15 @@ class FileSink : public FeatureSink {
       }
       cleanup_.file(path);  // only once written: a failed write is atomic and leaves nothing
     }
+  }
+  void put_text(const std::string& key, const FeatureMatrix& tokens) override {
+    const std::string path = join_path(join_path(o_.out_dir, "text"), key + "." + o_.write);
+    if (o_.write == "pt") {
+      write_pt(path, tokens, o_.dtype);
+    } else {
+      write_npy(path, tokens, o_.dtype);
+    }
+    cleanup_.file(path);
   }
 
  private:
@@ -172,7 +196,23 @@ SynthReport synthesize(const SynthOptions& options) {
     ++report.clips_per_subset[c.subset];
     report.instances += static_cast<int64_t>(c.annotations.size());
   }
-  report.annotations_path = join_path(o.out_dir, "clip_annotations.json");
+  const bool nlq = o.task == "nlq";
+  if (!nlq) report.annotations_path = join_path(o.out_dir, "clip_annotations.json");
+
+  // NLQ: the queries of every clip, on the instances its features show.
+  std::vector<std::vector<SynthNlqQuery>> queries;
+  std::vector<std::string> subsets;  // in order of first appearance
+  if (nlq) {
+    for (const Clip& c : layout.clips) {
+      queries.push_back(draw_synth_queries(c, o.classes, o.seed, o.queries_per_clip));
+      report.queries += static_cast<int64_t>(queries.back().size());
+      report.queries_per_subset[c.subset] += static_cast<int64_t>(queries.back().size());
+      if (std::find(subsets.begin(), subsets.end(), c.subset) == subsets.end()) subsets.push_back(c.subset);
+    }
+    for (const std::string& subset : subsets) {
+      report.nlq_files.push_back(join_path(o.out_dir, synth_nlq_file_name(subset)));
+    }
+  }
 
   Cleanup cleanup;
   cleanup.make_dir(o.out_dir);
@@ -189,6 +229,7 @@ SynthReport synthesize(const SynthOptions& options) {
       report.outputs.push_back(dir);
     }
     report.feature_files = o.per_video ? report.videos : report.clips;
+    if (nlq) cleanup.make_dir(join_path(o.out_dir, "text"));
     sink = std::make_unique<FileSink>(o, cleanup);
   }
 
@@ -226,9 +267,25 @@ SynthReport synthesize(const SynthOptions& options) {
     }
     progress.finish();
   }
+  if (nlq) {
+    const SynthTextGenerator text(o.text_dim, o.classes, o.seed);
+    for (size_t i = 0; i < layout.clips.size(); ++i) {
+      for (const SynthNlqQuery& q : queries[i]) {
+        const std::string key = nlq_query_key(layout.clips[i].clip_id, q.annotation_uid, q.query_idx);
+        sink->put_text(key, text.render(key, q.label_id));
+      }
+    }
+  }
   sink->commit();
   if (o.write == "h5") cleanup.file(report.outputs.front());
-  write_clip_annotations(layout, report.annotations_path);
+  if (nlq) {
+    for (size_t k = 0; k < subsets.size(); ++k) {
+      write_file_atomic(report.nlq_files[k], synth_nlq_json(layout, queries, subsets[k], o.seed));
+      cleanup.file(report.nlq_files[k]);
+    }
+  } else {
+    write_clip_annotations(layout, report.annotations_path);
+  }
   cleanup.finish();
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -257,7 +314,21 @@ std::string format_synth_report(const SynthReport& r, const SynthOptions& o) {
     s << r.feature_files << " ." << o.write << " files per stream ("
       << (o.per_video ? "per video" : "per clip") << ") in " << join(r.outputs, ", ");
   }
-  s << "\n  annotations " << r.annotations_path;
+  if (o.task == "nlq") {
+    std::vector<std::string> per_subset;
+    for (const char* known : {"train", "val", "test"}) {
+      const auto it = r.queries_per_subset.find(known);
+      if (it != r.queries_per_subset.end()) per_subset.push_back(std::to_string(it->second) + " " + known);
+    }
+    for (const auto& [name, n] : r.queries_per_subset) {
+      if (name != "train" && name != "val" && name != "test") per_subset.push_back(std::to_string(n) + " " + name);
+    }
+    s << "\n  " << r.queries << " queries (" << join(per_subset, ", ") << "), text tokens of "
+      << o.text_dim << " in " << (o.write == "h5" ? "the store's text/" : join_path(o.out_dir, "text"));
+    s << "\n  NLQ files " << join(r.nlq_files, ", ");
+  } else {
+    s << "\n  annotations " << r.annotations_path;
+  }
   char seconds[32];
   std::snprintf(seconds, sizeof seconds, " (%.1f s)", r.seconds);
   s << seconds << "\n";

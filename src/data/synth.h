@@ -31,6 +31,12 @@ struct SynthOptions {
   bool per_video = false;             // pt/npy: one file per canonical video instead
   DType dtype = DType::F16;
   double feature_fps = 1.8741513727840071;
+  // "mq": clip annotations. "nlq": the official NLQ files (nlq_train.json, nlq_val.json,
+  // nlq_test_unannotated.json) asking about the same clips' instances, and each query's text
+  // features (store group text/, or text/<key>.<pt|npy>).
+  std::string task = "mq";
+  int64_t text_dim = 128;             // nlq: width of the text tokens
+  int64_t queries_per_clip = 6;       // nlq: at most this many queries per clip
 };
 
 struct SynthReport {
@@ -43,6 +49,10 @@ struct SynthReport {
   int64_t videos = 0;                 // canonical videos the clips come from
   int64_t feature_files = 0;          // files written per stream (pt/npy), or 1 (h5)
   double seconds = 0;
+  // nlq: the official files written (annotations_path is then empty), and the queries.
+  std::vector<std::string> nlq_files;
+  int64_t queries = 0;
+  std::map<std::string, int64_t> queries_per_subset;
 };
 
 // Parses "NAME:DIM,NAME:DIM"; throws asl::Error naming the bad entry.
@@ -160,5 +170,73 @@ class SynthGenerator {
   std::vector<std::vector<std::vector<float>>> prototypes_;  // [stream][class][dim]
   std::vector<std::vector<float>> stream_bias_;              // [stream][dim]
 };
+
+// ---- Natural Language Queries (--task nlq) -------------------------------------------
+
+// The query text model; docs/synth.md explains each value.
+struct SynthTextModel {
+  int64_t min_tokens = 4;        // L, uniform in [min_tokens, max_tokens]
+  int64_t max_tokens = 12;
+  int64_t min_content = 1;       // tokens carrying the class, uniform in [min, max] (at most L)
+  int64_t max_content = 3;
+  double strength = 1.0;         // norm of the class prototype in a content token
+  int64_t function_words = 16;   // the "function word" vectors of the other tokens (unit norm)
+  double noise = 0.5;            // norm of each token's noise (std noise / sqrt(D) per channel)
+};
+
+// Query text features: L x dim tokens, a few of them the class's text prototype (a unit
+// vector fixed by (seed, "text", class)) plus noise, the others function words plus noise.
+// Everything a query draws is seeded by (seed, its key).
+class SynthTextGenerator {
+ public:
+  SynthTextGenerator(int64_t dim, int64_t num_classes, uint64_t seed, SynthTextModel model = {});
+
+  int64_t dim() const { return dim_; }
+  const SynthTextModel& model() const { return model_; }
+  const std::vector<float>& prototype(int64_t label_id) const;
+  const std::vector<float>& function_word(int64_t index) const;
+  // The text features of the query `key` asking about `label_id`.
+  FeatureMatrix render(const std::string& key, int64_t label_id) const;
+
+ private:
+  int64_t dim_;
+  int64_t num_classes_;
+  uint64_t seed_;
+  SynthTextModel model_;
+  std::vector<std::vector<float>> prototypes_;      // [class][dim]
+  std::vector<std::vector<float>> function_words_;  // [word][dim]
+};
+
+// One synthetic language query of a clip.
+struct SynthNlqQuery {
+  std::string annotation_uid;
+  int64_t query_idx = 0;      // position in its annotation's language_queries
+  int64_t label_id = 0;       // the class it asks about
+  double start = 0;           // its answer: the instance's [start, end], clip seconds
+  double end = 0;
+  std::string template_name;  // one of the real templates
+  std::string query;          // e.g. "Where did I put object_003?"
+  std::string slot_x;         // "object_003"
+  std::string verb_x;
+};
+
+// The queries of a clip, on the instances its features show (synth_shown_segments), chosen
+// at random from (seed, clip id): their number uniform in [ceil(max_queries / 2),
+// max_queries]; instances whose class occurs once in the clip (an unambiguous answer) first,
+// then, if too few, one instance per class shown several times; never two queries about one
+// class nor a window of a frame or less (kNlqEmptyWindow). Grouped in annotations of at most
+// 3 queries (uuids from the seed).
+std::vector<SynthNlqQuery> draw_synth_queries(const Clip& clip, int64_t classes, uint64_t seed,
+                                              int64_t max_queries);
+
+// nlq_train.json, nlq_val.json, nlq_test_unannotated.json; nlq_<subset>.json for others.
+std::string synth_nlq_file_name(const std::string& subset);
+
+// The official NLQ layout of the clips of `subset` (`queries` per clip of `layout`): videos in
+// order of first appearance, clip times from the layout (clip_start_sec 0, clip_end_sec =
+// duration), query windows as clip_start_sec / clip_end_sec; test files carry text only.
+std::string synth_nlq_json(const ClipAnnotations& layout,
+                           const std::vector<std::vector<SynthNlqQuery>>& queries,
+                           const std::string& subset, uint64_t seed);
 
 }  // namespace asl::data

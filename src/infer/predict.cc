@@ -71,8 +71,11 @@ eval::PredictionList Predictor::run(const std::vector<int64_t>& indices) {
     const data::Batch batch = data::collate({item}, {}, false, cfg_.dataset.max_seq_len,
                                             net_->config().max_div_factor());
     // detect() reads the outputs on the CPU.
-    const std::vector<Segment> segs = detect(
-        net_->forward(batch.feats.to(device_), batch.masks.to(device_)), timing, cfg_.test_cfg);
+    auto to_device = [&](const at::Tensor& t) { return t.defined() ? t.to(device_) : t; };
+    const std::vector<Segment> segs =
+        detect(net_->forward(to_device(batch.feats), to_device(batch.masks),
+                             to_device(batch.query), to_device(batch.query_mask)),
+               timing, cfg_.test_cfg);
     eval::ClipPredictions clip;
     clip.clip_id = item.clip_id;
     clip.predictions.reserve(segs.size());

@@ -100,6 +100,15 @@ ConvTransformerBackboneImpl::ConvTransformerBackboneImpl(const config::ModelConf
     }
     xlnet = register_module("xlnet", XLNetModel(xl));
   }
+
+  // NLQ: one cross-attention block per pyramid level (after the stem, after each branch block).
+  if (cfg.text_dim > 0) {
+    fusion = register_module("fusion", torch::nn::ModuleList());
+    for (int64_t i = 0; i <= arch[2]; ++i) {
+      fusion_.push_back(CrossAttentionBlock(n_embd, cfg.n_head, 0.0, cfg.train_cfg.dropout));
+      fusion->push_back(fusion_.back());
+    }
+  }
 }
 
 at::Tensor ConvTransformerBackboneImpl::position_encoding(int64_t T,
@@ -122,7 +131,15 @@ at::Tensor ConvTransformerBackboneImpl::position_encoding(int64_t T,
 }
 
 std::vector<Masked> ConvTransformerBackboneImpl::forward(const at::Tensor& feats,
-                                                         const at::Tensor& input_mask) {
+                                                         const at::Tensor& input_mask,
+                                                         const TextTokens& text) {
+  if (!fusion_.empty() && !text.x.defined()) {
+    throw Error("model", "the ASL_NLQ network needs the query's text features",
+                "give each sample its query tokens (dataset.text_dim > 0)");
+  }
+  auto fuse = [&](std::size_t level, const at::Tensor& x, const at::Tensor& mask) {
+    return fusion_.empty() ? x : fusion_[level]->forward(x, mask, text);
+  };
   at::Tensor x = feats;
   at::Tensor mask = input_mask;
   if (!proj_.empty()) {
@@ -152,6 +169,7 @@ std::vector<Masked> ConvTransformerBackboneImpl::forward(const at::Tensor& feats
     mask = out.mask;
   }
 
+  x = fuse(0, x, mask);
   std::vector<Masked> levels;
   levels.push_back({x, mask});
   for (std::size_t i = 0; i < branch_.size(); ++i) {
@@ -166,7 +184,7 @@ std::vector<Masked> ConvTransformerBackboneImpl::forward(const at::Tensor& feats
       }
     }
     auto out = branch_[i]->forward(x, mask);
-    x = out.x;
+    x = fuse(i + 1, out.x, out.mask);
     mask = out.mask;
     levels.push_back({x, mask});
   }

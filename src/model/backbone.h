@@ -4,7 +4,8 @@
 // branch blocks (levels 1..L).
 //
 // Names: proj.{i}.conv.* (several streams only), embd.{i}.conv.*, embd_norm.{i}.*,
-// stem.{i}.*, branch.{i}.*, xlnet.* (use_xl only). The position table is a plain
+// stem.{i}.*, branch.{i}.*, xlnet.* (use_xl only), fusion.{j}.* (the NLQ network's
+// cross-attention, docs/nlq.md). The position table is a plain
 // tensor, not a parameter or buffer (the reference's is non-persistent).
 #pragma once
 
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "model/fusion.h"
 #include "model/layers.h"
 #include "model/transformer_block.h"
 #include "model/xlnet.h"
@@ -26,15 +28,17 @@ class ConvTransformerBackboneImpl : public torch::nn::Module {
  public:
   explicit ConvTransformerBackboneImpl(const config::ModelConfig& cfg);
   // feats [B, sum(input_dim), T], mask [B,1,T] -> one (features, mask) per level,
-  // level 0 at full resolution.
-  std::vector<Masked> forward(const at::Tensor& feats, const at::Tensor& mask);
+  // level 0 at full resolution. text: the embedded query (NLQ network only), read by the
+  // cross-attention block after the stem and after each branch block.
+  std::vector<Masked> forward(const at::Tensor& feats, const at::Tensor& mask,
+                              const TextTokens& text = {});
 
   // The position encoding added to the embedded features [1, C, T]: the table cut to T,
   // or at evaluation with T >= max_len the table linearly resized to T.
   at::Tensor position_encoding(int64_t T, const at::TensorOptions& options) const;
 
   torch::nn::ModuleList proj{nullptr}, embd{nullptr}, embd_norm{nullptr}, stem{nullptr},
-      branch{nullptr};
+      branch{nullptr}, fusion{nullptr};
   XLNetModel xlnet{nullptr};
 
  private:
@@ -42,6 +46,7 @@ class ConvTransformerBackboneImpl : public torch::nn::Module {
   std::vector<MaskedConv1D> proj_, embd_;
   std::vector<ChannelLayerNorm> embd_norm_;  // null entries without embd_with_ln
   std::vector<TransformerBlock> stem_, branch_;
+  std::vector<CrossAttentionBlock> fusion_;  // NLQ only
   bool use_abs_pe_;
   bool use_xl_;
   int64_t max_len_;

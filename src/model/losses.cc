@@ -101,6 +101,9 @@ at::Tensor action_label_loss(const at::Tensor& logits, const at::Tensor& valid,
   if (static_cast<int64_t>(labels.size()) != logits.size(0))
     throw Error("al_loss", std::to_string(labels.size()) + " label lists for a batch of " +
                                std::to_string(logits.size(0)) + " videos");
+  // One class (NLQ's answer): the softmax is 1 everywhere and the loss 0; the formula would
+  // give 0·log 0 = NaN for the absent-label term.
+  if (logits.size(2) == 1) return at::zeros({}, logits.options());
   // Padded points get −1e7 on every class: their softmax is exactly uniform (1/C) and still
   // takes part in the max, as in the reference.
   const at::Tensor z = logits.masked_fill(valid.logical_not().unsqueeze(-1), -1e7);

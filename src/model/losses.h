@@ -72,7 +72,7 @@ at::Tensor ctr_diou_loss_1d(const at::Tensor& pred, const at::Tensor& target, do
 // max over points of softmax-over-classes (padded points' logits set to −1e7, i.e. 1/C),
 // BCE against the video's label set, summed. logits [B, P, C], valid [B, P] bool,
 // labels: one integer tensor per video. No clamping: a probability of exactly 0 or 1 on the
-// wrong side gives inf, as in the reference.
+// wrong side gives inf, as in the reference. With one class the loss is 0 (the softmax is 1).
 at::Tensor action_label_loss(const at::Tensor& logits, const at::Tensor& valid,
                              const std::vector<at::Tensor>& labels);
 

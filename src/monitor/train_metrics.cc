@@ -157,8 +157,16 @@ void record_validation(const ValidationSample& s) {
     gauge(*e, "asl_validation_map_ratio", "Detection mAP at a tIoU.", {{"split", s.split}, {"tiou", tiou}})
         .Set(value);
   }
-  gauge(*e, "asl_validation_average_map_ratio", "Mean of the mAPs over tIoU.", {{"split", s.split}})
-      .Set(s.average_map);
+  if (s.nlq) {
+    gauge(*e, "asl_validation_mean_r1_ratio", "NLQ mean of Rank@1 over the IoU thresholds.",
+          {{"split", s.split}})
+        .Set(s.mean_r1);
+    gauge(*e, "asl_validation_miou_ratio", "NLQ mean IoU of the first window.", {{"split", s.split}})
+        .Set(s.miou);
+  } else {
+    gauge(*e, "asl_validation_average_map_ratio", "Mean of the mAPs over tIoU.", {{"split", s.split}})
+        .Set(s.average_map);
+  }
   for (const auto& [key, value] : s.recall) {
     gauge(*e, "asl_validation_recall_ratio", "Recall@k at a tIoU.",
           {{"split", s.split}, {"k", std::to_string(key.first)}, {"tiou", key.second}})

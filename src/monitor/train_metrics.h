@@ -52,6 +52,9 @@ struct ValidationSample {
   std::vector<std::pair<std::string, double>> map;            // tIoU label ("0.1") -> mAP
   double average_map = 0;
   std::vector<std::pair<std::pair<int, std::string>, double>> recall;  // (k, tIoU) -> recall
+  bool nlq = false;    // Natural Language Queries: mean R@1 and mIoU instead of the mAPs
+  double mean_r1 = 0;
+  double miou = 0;
 };
 
 // Records into the process's Exporter; does nothing when monitoring is off.

@@ -63,8 +63,11 @@ StepResult TrainStep::run(const data::Batch& batch, bool stop_requested) {
   {
     const AutocastScope autocast(device_.type(), amp_dtype_);
     // non_blocking: from the loader's pinned memory the copies overlap the queued work.
-    out = model_->forward(batch.feats.to(device_, /*non_blocking=*/true),
-                          batch.masks.to(device_, /*non_blocking=*/true));
+    auto to_device = [&](const at::Tensor& t) {
+      return t.defined() ? t.to(device_, /*non_blocking=*/true) : t;
+    };
+    out = model_->forward(to_device(batch.feats), to_device(batch.masks),
+                          to_device(batch.query), to_device(batch.query_mask));
   }
   if (amp_dtype_ != at::kFloat) {  // the losses in float32
     for (auto& t : out.cls_logits) t = t.to(at::kFloat);

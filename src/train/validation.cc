@@ -15,6 +15,7 @@
 #include "core/failpoint.h"
 #include "core/fs.h"
 #include "eval/metrics.h"
+#include "eval/task.h"
 #include "infer/distributed.h"
 #include "infer/predict.h"
 #include "monitor/train_metrics.h"
@@ -25,17 +26,6 @@ namespace {
 
 constexpr const char* kValidationLog = "validation.jsonl";
 constexpr const char* kBestCheckpoint = "best.ckpt";
-
-// R1@0.5: recall at rank 1 and tIoU 0.5, the number the reference logs as its best recall.
-double recall_1_at_05(const eval::RetrievalResult& r) {
-  for (size_t t = 0; t < r.tious.size(); ++t) {
-    if (std::abs(r.tious[t] - 0.5) > 1e-9) continue;
-    for (size_t k = 0; k < r.ranks.size(); ++k) {
-      if (r.ranks[k] == 1) return r.recall[t][k];
-    }
-  }
-  return 0;
-}
 
 // best.ckpt becomes a hard link of `checkpoint` (a copy where links are not possible).
 void keep_best(const std::string& checkpoint, const std::string& best) {
@@ -64,6 +54,9 @@ Validator::Validator(const config::Config& cfg,
     throw Error("val_split", "is empty", "name the split to validate on, e.g. [val]");
   }
   split_ = cfg_.val_split.front();
+  if (cfg_.is_nlq()) {  // NLQ scores need each query's (clip, annotation, index)
+    queries_ = std::make_shared<const data::NlqQueries>(data::read_nlq_queries(cfg_.dataset.json_file));
+  }
   const int64_t max_epochs = cfg_.opt.epochs + cfg_.opt.warmup_epochs;
   first_epoch_ = cfg_.checkpoint.eval_start_epoch ? *cfg_.checkpoint.eval_start_epoch
                                                   : max_epochs / 3 + 1;
@@ -87,7 +80,7 @@ Validator::Validator(const config::Config& cfg,
     std::string line;
     while (std::getline(in, line)) {
       try {
-        best_ = std::max(best_, nlohmann::json::parse(line).at("average_mAP").get<double>());
+        best_ = std::max(best_, nlohmann::json::parse(line).at(primary_key()).get<double>());
       } catch (const nlohmann::json::exception&) {
         // a torn line of a killed run
       }
@@ -97,16 +90,25 @@ Validator::Validator(const config::Config& cfg,
 
 Validator::~Validator() = default;
 
+const char* Validator::primary_key() const { return queries_ ? "mean_R1" : "average_mAP"; }
+
 void Validator::record_metrics(int64_t epoch, const nlohmann::json& metrics) const {
   monitor::ValidationSample m;
   m.epoch = epoch;
   m.split = split_;
-  for (const auto& [tiou, value] : metrics.at("mAP").items()) m.map.emplace_back(tiou, value.get<double>());
-  m.average_map = metrics.at("average_mAP").get<double>();
-  for (const auto& [key, value] : metrics.at("recall").items()) {
+  if (queries_) {
+    m.nlq = true;
+    m.mean_r1 = metrics.at("mean_R1").get<double>();
+    m.miou = metrics.at("mIoU").get<double>();
+  } else {
+    for (const auto& [tiou, value] : metrics.at("mAP").items()) m.map.emplace_back(tiou, value.get<double>());
+    m.average_map = metrics.at("average_mAP").get<double>();
+  }
+  const nlohmann::json& recall = queries_ ? metrics : metrics.at("recall");
+  for (const auto& [key, value] : recall.items()) {
     // "R1@0.5" -> (1, "0.5")
     const size_t at = key.find('@');
-    if (key.size() < 2 || key[0] != 'R' || at == std::string::npos) continue;
+    if (key.size() < 2 || key[0] != 'R' || at == std::string::npos || !value.is_number()) continue;
     m.recall.push_back({{std::stoi(key.substr(1, at - 1)), key.substr(at + 1)}, value.get<double>()});
   }
   monitor::record_validation(m);
@@ -127,26 +129,29 @@ bool Validator::maybe_validate(const EpochEnd& end, ValidationResult* result) {
   const auto predictions = std::make_shared<const eval::PredictionList>(
       infer::predict_sharded(*predictor_, comm_));
   if (!root) return true;
-  const eval::Metrics metrics = eval::score(*annotations_, {predictions, predictions}, split_);
+  const eval::TaskScore score = eval::score_split({annotations_, queries_}, predictions, split_);
+  const nlohmann::json scored = nlohmann::json::parse(score.metrics_json);
 
   ValidationResult r;
   r.epoch = end.epoch;
-  r.average_map = metrics.detection.average_mAP;
-  r.recall_1_at_05 = recall_1_at_05(metrics.retrieval);
-  r.metrics_json = eval::metrics_json(metrics);
-  r.best = r.average_map > best_;
+  r.primary = score.primary;
+  r.average_map = queries_ ? 0.0 : score.primary;
+  r.recall_1_at_05 = queries_ ? scored.at("R1@0.5").get<double>()
+                              : scored.at("recall").at("R1@0.5").get<double>();
+  r.metrics_json = score.metrics_json;
+  r.best = r.primary > best_;
   if (r.best) {
-    best_ = r.average_map;
+    best_ = r.primary;
     keep_best(end.checkpoint, join_path(output_dir_, kBestCheckpoint));
   }
-  nlohmann::json line = nlohmann::json::parse(r.metrics_json);
+  nlohmann::json line = scored;
   record_metrics(r.epoch, line);
   line["epoch"] = r.epoch;
   line["step"] = end.global_step;
   line["best"] = r.best;
   AppendFile(join_path(output_dir_, kValidationLog)).append(line.dump() + "\n");
-  spdlog::info("epoch {}: average mAP {:.2f}%, R1@0.5 {:.2f}%{}", r.epoch, 100 * r.average_map,
-               100 * r.recall_1_at_05, r.best ? " (best so far: best.ckpt)" : "");
+  spdlog::info("epoch {}: {}, R1@0.5 {:.2f}%{}", r.epoch, score.log_line, 100 * r.recall_1_at_05,
+               r.best ? " (best so far: best.ckpt)" : "");
   if (result) *result = r;
   return true;
 }

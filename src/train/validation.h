@@ -1,7 +1,7 @@
 // Validation during training, as the reference's train.py does it: from its start epoch on,
 // after each epoch the EMA weights are run over the first val split and scored with the
-// official metrics. Each result is a line of validation.jsonl; the best average mAP so far is
-// kept as best.ckpt (a hard link of that epoch's last.ckpt).
+// official metrics. Each result is a line of validation.jsonl; the best average mAP (NLQ: mean
+// R@1) so far is kept as best.ckpt (a hard link of that epoch's last.ckpt).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "data/annotations.h"
 #include "data/dataset.h"
+#include "data/nlq.h"
 #include "train/trainer.h"
 
 namespace asl::cluster {
@@ -25,7 +26,8 @@ namespace asl::train {
 
 struct ValidationResult {
   int64_t epoch = 0;             // epochs completed
-  double average_map = 0;        // fraction
+  double primary = 0;            // what best.ckpt follows: MQ average mAP, NLQ mean R@1
+  double average_map = 0;        // fraction (MQ)
   double recall_1_at_05 = 0;     // R1@0.5, fraction
   std::string metrics_json;      // the full metrics JSON (eval::metrics_json)
   bool best = false;
@@ -51,9 +53,12 @@ class Validator {
  private:
   // Validation metrics to Prometheus (when monitoring is on).
   void record_metrics(int64_t epoch, const nlohmann::json& metrics) const;
+  // The metrics JSON key best.ckpt follows: average_mAP (MQ) or mean_R1 (NLQ).
+  const char* primary_key() const;
 
   config::Config cfg_;
   std::shared_ptr<const data::ClipAnnotations> annotations_;
+  std::shared_ptr<const data::NlqQueries> queries_;  // NLQ only
   std::string output_dir_;
   std::string split_;
   int64_t first_epoch_ = 0;

@@ -297,6 +297,16 @@ TEST(ActionLabelLoss, HandWorkedWithAPaddedPoint) {
   EXPECT_NEAR(f.item<double>(), expected, 1e-5);
 }
 
+// NLQ's single class: softmax over one class is 1, so the loss is 0 (the reference's formula
+// would give 0·log 0 = NaN and poison the total even at al_loss_weight 0).
+TEST(ActionLabelLoss, OneClassIsZeroNotNaN) {
+  const at::Tensor logits = torch::randn({2, 5, 1}, torch::kDouble);
+  const at::Tensor valid = torch::ones({2, 5}, torch::kBool);
+  const at::Tensor loss = action_label_loss(logits, valid, {torch::tensor({0}, torch::kLong),
+                                                            torch::tensor({0}, torch::kLong)});
+  EXPECT_EQ(loss.item<double>(), 0.0);
+}
+
 TEST(Losses, MatchAnIndependentDoubleComputation) {
   for (auto dtype : {at::kFloat, at::kDouble}) {
     const Batch b = make_batch(dtype, false);

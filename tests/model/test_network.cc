@@ -70,7 +70,14 @@ void forward_backward(const std::string& name, int64_t B, int64_t T) {
   const at::Tensor mask = length_mask(lengths, T);
 
   model->zero_grad();
-  const NetworkOutputs out = model->forward(feats, mask);
+  at::Tensor query, query_mask;
+  if (cfg.text_dim > 0) {  // the NLQ network: tokens of two lengths
+    query = torch::randn({B, cfg.text_dim, 7});
+    std::vector<int64_t> tokens(static_cast<std::size_t>(B), 7);
+    tokens.back() = 3;
+    query_mask = length_mask(tokens, 7);
+  }
+  const NetworkOutputs out = model->forward(feats, mask, query, query_mask);
   const auto strides = cfg.fpn_strides();
   ASSERT_EQ(out.cls_logits.size(), strides.size());
   at::Tensor loss = torch::zeros({});
@@ -105,10 +112,15 @@ TEST(EveryConfig, ActionFormerRunsForwardAndBackward) {
   forward_backward("ego4d_actionformer.yaml", 1, 128);
 }
 TEST(EveryConfig, DemoRunsForwardAndBackward) { forward_backward("demo.yaml", 2, 64); }
+TEST(EveryConfig, NlqDemoRunsForwardAndBackward) { forward_backward("nlq_demo.yaml", 2, 64); }
+TEST(EveryConfig, NlqBaselineRunsForwardAndBackward) {
+  forward_backward("ego4d_asl_nlq.yaml", 1, 512);
+}
 
 TEST(EveryConfig, AllCommittedConfigsAreCovered) {
   const std::set<std::string> covered = {"ego4d_asl.yaml", "ego4d_asl_internvideo_egovlp.yaml",
-                                         "ego4d_actionformer.yaml", "demo.yaml"};
+                                         "ego4d_actionformer.yaml", "demo.yaml",
+                                         "nlq_demo.yaml", "ego4d_asl_nlq.yaml"};
   for (const auto& entry : std::filesystem::directory_iterator(testing::config_path(""))) {
     if (entry.path().extension() == ".yaml") {
       EXPECT_TRUE(covered.count(entry.path().filename().string())) << entry.path();

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <unordered_set>
 #include <unordered_map>
 #include <utility>
 
@@ -527,6 +528,22 @@ std::string describe(const NlqConvertReport& report) {
   s << "dropped " << report.dropped_no_text << " queries without text, "
     << report.dropped_empty_window << " train/val queries with an empty or reversed window\n";
   return s.str();
+}
+
+ClipAnnotations nlq_feature_clips(const NlqQueries& queries) {
+  ClipAnnotations out;
+  std::unordered_set<std::string> seen;
+  for (const NlqQuery& q : queries.queries) {
+    if (!seen.insert(q.clip_uid).second) continue;
+    Clip c;
+    c.clip_id = q.clip_uid;
+    c.video_id = q.video_uid;
+    c.subset = q.subset;
+    c.duration = q.duration;
+    c.fps = q.fps;
+    out.clips.push_back(std::move(c));
+  }
+  return out;
 }
 
 }  // namespace asl::data

@@ -60,6 +60,12 @@ bool is_nlq_query_file(const std::string& path);
 // "answer" (label id 0) when the query has its window.
 ClipAnnotations nlq_as_clips(const NlqQueries& queries);
 
+// The clips whose video features a query list needs, once each (clip_id = clip_uid, its
+// duration and fps), in first-seen order: what `asl pack --annotations QUERY_LIST` packs. Per-
+// video feature files need the clips' places in their videos, which a query list does not
+// hold: pack per-clip files for NLQ.
+ClipAnnotations nlq_feature_clips(const NlqQueries& queries);
+
 struct NlqConvertOptions {
   // nlq_train.json, nlq_val.json, nlq_test_unannotated.json, ...: the subset of each file is
   // taken from its name (train / val / test) unless given as SUBSET=PATH.

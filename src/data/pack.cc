@@ -1,5 +1,6 @@
 // `asl pack`: every clip of the annotations, every stream, checked and written atomically.
 #include "data/pack.h"
+#include "data/nlq.h"
 
 #include <algorithm>
 #include <cctype>
@@ -191,7 +192,16 @@ PackReport pack_store(const PackOptions& options) {
   // Listed before the clips are packed, so that a bad folder stops the pack at once.
   std::vector<std::pair<std::string, std::string>> text_files;
   if (!options.text_folder.empty()) text_files = list_text_files(options.text_folder);
-  const ClipAnnotations annotations = read_clip_annotations(options.annotations);
+  const bool nlq = is_nlq_query_file(options.annotations);
+  for (const auto& f : options.features) {
+    if (nlq && f.per_video) {
+      throw Error("--feature " + f.name, "per-video files cannot be cut with a query list, which "
+                                         "does not hold the clips' places in their videos",
+                  "pack per-clip feature files (named by clip_uid) for NLQ");
+    }
+  }
+  const ClipAnnotations annotations = nlq ? nlq_feature_clips(read_nlq_queries(options.annotations))
+                                          : read_clip_annotations(options.annotations);
   if (annotations.clips.empty()) {
     throw Error(options.annotations, "has no clips", "pack needs at least one annotated clip");
   }

@@ -1216,6 +1216,40 @@ TEST(SynthNlq, NpyModeWritesTextFiles) {
             report.queries);
 }
 
+// The README's NLQ data path: per-clip video files and per-query text files packed with the
+// query list as --annotations; the store then serves both. Per-video files are refused there.
+TEST(SynthNlq, PackTakesTheQueryListAndTheTextFolder) {
+  SynthOptions o = nlq_options(fresh_dir("nlq_pack"));
+  o.write = "npy";
+  o.clips = 4;
+  synthesize(o);
+  NlqConvertOptions convert;
+  convert.files = present({o.out_dir + "/nlq_train.json", o.out_dir + "/nlq_val.json",
+                           o.out_dir + "/nlq_test_unannotated.json"});
+  const std::string list = o.out_dir + "/nlq_queries.json";
+  const NlqQueries queries = convert_nlq_to_file(convert, list).queries;
+  std::vector<std::string> features;
+  for (const auto& s : o.streams) features.push_back(s.name + "=" + o.out_dir + "/" + s.name);
+  std::vector<std::string> args = {"pack", "--annotations", list, "--text-folder",
+                                   o.out_dir + "/text", "--out", o.out_dir + "/store.h5"};
+  for (const auto& f : features) args.insert(args.end(), {"--feature", f});
+  const testing::RunResult r = testing::run_asl(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const StoreReader store(o.out_dir + "/store.h5");
+  for (const NlqQuery& q : queries.queries) {
+    EXPECT_TRUE(store.has_clip(q.clip_uid)) << q.clip_uid;
+    EXPECT_TRUE(store.has_text(q.key())) << q.key();
+  }
+  EXPECT_EQ(static_cast<size_t>(store.info().num_clips), nlq_feature_clips(queries).clips.size());
+
+  args = {"pack", "--annotations", list, "--out", o.out_dir + "/per_video.h5", "--feature",
+          features[0] + ":per-video"};
+  const testing::RunResult bad = testing::run_asl(args);
+  EXPECT_NE(bad.code, 0);
+  EXPECT_HAS(bad.err, "per-video files cannot be cut with a query list");
+  EXPECT_FALSE(path_exists(o.out_dir + "/per_video.h5"));
+}
+
 TEST(SynthNlq, BadOptionsFailAndLeaveNothing) {
   const std::string dir = fresh_dir("nlq_bad");
   SynthOptions o = nlq_options(dir);

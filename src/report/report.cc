@@ -48,6 +48,15 @@ std::vector<Json> read_json_lines(const std::string& path) {
 Scores scores_of(const Json& j, const std::string& where) {
   Scores s;
   try {
+    if (j.contains("mean_R1")) {  // NLQ (docs/nlq.md)
+      s.nlq = true;
+      s.average_map = j.at("mean_R1").get<double>();
+      for (const char* k : {"R1@0.3", "R1@0.5", "R5@0.3", "R5@0.5", "mIoU"}) {
+        s.map.emplace_back(k, j.at(k).get<double>());
+        if (k[0] == 'R') s.recall[k] = j.at(k).get<double>();
+      }
+      return s;
+    }
     for (const auto& [tiou, v] : j.at("mAP").items()) s.map.emplace_back(tiou, v.get<double>());
     s.average_map = j.at("average_mAP").get<double>();
     if (j.contains("recall")) {
@@ -64,6 +73,8 @@ Scores scores_of(const Json& j, const std::string& where) {
             [](const auto& a, const auto& b) { return a.second > b.second; });
   return s;
 }
+
+const char* primary_name(const Scores& s) { return s.nlq ? "mean R@1" : "average mAP"; }
 
 std::string pct(double v) {
   char buf[32];
@@ -181,7 +192,8 @@ std::string render(const RunData& run) {
     h << "<tr><td>last learning rate</td><td>" << fmt(last->lr) << "</td></tr>\n";
   }
   if (best) {
-    h << "<tr><td>best average mAP</td><td id=\"best\">" << pct(best->scores.average_map)
+    h << "<tr><td>best " << primary_name(best->scores) << "</td><td id=\"best\">"
+      << pct(best->scores.average_map)
       << " (epoch " << fmt(best->epoch) << ")</td></tr>\n";
   }
   h << "</table>\n";
@@ -218,7 +230,7 @@ std::string render(const RunData& run) {
   if (!run.validations.empty()) {
     std::vector<Series> curves;
     for (const auto& [tiou, value] : run.validations.front().scores.map) {
-      Series s{"mAP@" + tiou, {}, {}};
+      Series s{run.validations.front().scores.nlq ? tiou : "mAP@" + tiou, {}, {}};
       for (const auto& v : run.validations) {
         for (const auto& [t, m] : v.scores.map) {
           if (t == tiou) {
@@ -230,7 +242,8 @@ std::string render(const RunData& run) {
       curves.push_back(s);
     }
     // Emphasized: the average often lies on the mAP@0.3 line and would hide it.
-    Series avg{"average", {}, {}, /*emphasized=*/true};
+    const bool nlq = run.validations.front().scores.nlq;
+    Series avg{nlq ? "mean R@1" : "average", {}, {}, /*emphasized=*/true};
     for (const auto& v : run.validations) {
       avg.x.push_back(v.epoch);
       avg.y.push_back(v.scores.average_map);
@@ -238,18 +251,20 @@ std::string render(const RunData& run) {
     curves.push_back(avg);
     ChartOptions by_epoch;
     by_epoch.x_label = "epoch";
-    by_epoch.y_label = "mAP";
+    by_epoch.y_label = nlq ? "Rank@K, mIoU" : "mAP";
     by_epoch.percent = true;
     by_epoch.width = 720;
     h << "<h2>Validation</h2>\n<div class=\"charts\">\n"
-      << line_chart("Validation mAP per tIoU", curves, by_epoch) << "</div>\n";
+      << line_chart(nlq ? "Validation Rank@K and mIoU" : "Validation mAP per tIoU", curves,
+                    by_epoch)
+      << "</div>\n";
   }
 
   // Final metrics: per-class AP and recall.
   if (run.metrics) {
     const Scores& m = *run.metrics;
     h << "<h2>Metrics</h2>\n<p class=\"muted\">from " << escape(run.metrics_source)
-      << ": average mAP " << pct(m.average_map) << "</p>\n";
+      << ": " << primary_name(m) << " " << pct(m.average_map) << "</p>\n";
     if (!m.per_class.empty()) {
       std::vector<std::string> labels;
       std::vector<double> values;
@@ -261,12 +276,14 @@ std::string render(const RunData& run) {
     }
     if (!m.recall.empty()) {
       h << "<table class=\"recall\">\n<tr><th>Recall</th>";
-      const char* tious[] = {"0.3", "0.5", "0.7"};
-      for (const char* t : tious) h << "<th>tIoU " << t << "</th>";
+      const std::vector<std::string> tious =
+          m.nlq ? std::vector<std::string>{"0.3", "0.5"} : std::vector<std::string>{"0.3", "0.5", "0.7"};
+      for (const auto& t : tious) h << "<th>tIoU " << t << "</th>";
       h << "</tr>\n";
       for (int k = 1; k <= 5; ++k) {
+        if (m.nlq && k != 1 && k != 5) continue;
         h << "<tr><td>R" << k << "</td>";
-        for (const char* t : tious) {
+        for (const auto& t : tious) {
           const auto it = m.recall.find("R" + std::to_string(k) + "@" + t);
           h << "<td>" << (it == m.recall.end() ? "&ndash;" : pct(it->second)) << "</td>";
         }

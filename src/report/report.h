@@ -21,8 +21,10 @@ struct StepRow {
 };
 
 struct Scores {
-  std::vector<std::pair<std::string, double>> map;     // tIoU -> mAP (fractions)
-  double average_map = 0;
+  // MQ: tIoU -> mAP (fractions). NLQ: R1@0.3, R1@0.5, R5@0.3, R5@0.5, mIoU -> value.
+  std::vector<std::pair<std::string, double>> map;
+  double average_map = 0;                              // NLQ: mean R@1
+  bool nlq = false;                                    // Natural Language Queries metrics
   std::map<std::string, double> recall;                // "R1@0.5" -> recall
   std::vector<std::pair<std::string, double>> per_class;  // class -> AP over tIoU
 };

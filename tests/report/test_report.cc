@@ -156,6 +156,30 @@ TEST(Report, TheAverageStaysVisibleOverTheLineItCoincidesWith) {
   EXPECT_EQ(m[0].str().find("stroke-dasharray"), std::string::npos) << m[0];
 }
 
+// An NLQ run (docs/nlq.md): validation lines and metrics carry Rank@K, mIoU and mean R@1.
+TEST(Report, NlqRunsShowMeanR1AndRankAtK) {
+  const std::string dir = write_run("nlq");
+  std::ofstream val(dir + "/validation.jsonl");
+  const double mean[] = {0.1, 0.4, 0.3};
+  for (int e = 0; e < 3; ++e) {
+    val << "{\"R1@0.3\": " << mean[e] + 0.05 << ", \"R1@0.5\": " << mean[e] - 0.05
+        << ", \"R5@0.3\": 0.7, \"R5@0.5\": 0.6, \"mIoU\": 0.25, \"mean_R1\": " << mean[e]
+        << ", \"evaluated\": 20, \"num_gt_queries\": 20, \"epoch\": " << e + 2 << "}\n";
+  }
+  val.close();
+  fs::remove(dir + "/metrics.json");
+  const RunData run = read_run(dir);
+  ASSERT_EQ(run.validations.size(), 3u);
+  EXPECT_TRUE(run.validations[1].scores.nlq);
+  const std::string page = render(run);
+  EXPECT_NE(page.find("best mean R@1</td><td id=\"best\">40.00% (epoch 3)"), std::string::npos);
+  EXPECT_NE(page.find("Validation Rank@K and mIoU"), std::string::npos);
+  EXPECT_NE(page.find("data-series=\"R1@0.5\""), std::string::npos);
+  EXPECT_NE(page.find("data-series=\"mean R@1\""), std::string::npos);
+  EXPECT_EQ(page.find("average mAP"), std::string::npos);
+  EXPECT_EQ(page.find("tIoU 0.7"), std::string::npos);  // NLQ has IoU 0.3 and 0.5
+}
+
 TEST(SvgChart, LongBarLabelsAreShortenedWithTheFullNameInTheTooltip) {
   const std::string name = "browse_through_clothing_items_on_rack_/_shelf_/_hanger_and_more_words";
   const std::string svg = bar_chart("t", {name, "short"}, {0.5, 0.25}, 720);

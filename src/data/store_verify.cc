@@ -24,6 +24,21 @@ namespace fs = std::filesystem;
 using h5::Handle;
 using namespace store_format;
 
+// A problem line for the NaN/Inf values of `m` ("WHAT: 3 NaN, 0 Inf, first at t=.. d=.."), if any.
+void add_non_finite(VerifyReport& report, const std::string& what, const FeatureMatrix& m) {
+  int64_t nan = 0, inf = 0, first = -1;
+  for (size_t i = 0; i < m.values.size(); ++i) {
+    const float v = m.values[i];
+    if (std::isfinite(v)) continue;
+    (std::isnan(v) ? nan : inf) += 1;
+    if (first < 0) first = static_cast<int64_t>(i);
+  }
+  if (first < 0) return;
+  report.problems.push_back(what + ": " + std::to_string(nan) + " NaN, " + std::to_string(inf) +
+                            " Inf, first at t=" + std::to_string(first / m.cols) +
+                            " d=" + std::to_string(first % m.cols));
+}
+
 int64_t file_size(const std::string& path) {
   std::error_code ec;
   const auto n = fs::file_size(path, ec);
@@ -64,19 +79,7 @@ VerifyReport verify_store(const std::string& path) {
         report.problems.push_back("clip " + clip_id + " stream " + info.streams[s].name +
                                   ": no time steps");
       }
-      int64_t nan = 0, inf = 0, first = -1;
-      for (size_t i = 0; i < m.values.size(); ++i) {
-        const float v = m.values[i];
-        if (std::isfinite(v)) continue;
-        (std::isnan(v) ? nan : inf) += 1;
-        if (first < 0) first = static_cast<int64_t>(i);
-      }
-      if (first >= 0) {
-        report.problems.push_back("clip " + clip_id + " stream " + info.streams[s].name + ": " +
-                                  std::to_string(nan) + " NaN, " + std::to_string(inf) +
-                                  " Inf, first at t=" + std::to_string(first / m.cols) +
-                                  " d=" + std::to_string(first % m.cols));
-      }
+      add_non_finite(report, "clip " + clip_id + " stream " + info.streams[s].name, m);
     }
   }
   // Query text features: read_text checks the shape (L >= 1, the store's text dimension)
@@ -91,19 +94,7 @@ VerifyReport verify_store(const std::string& path) {
     }
     ++report.datasets;
     report.values += static_cast<int64_t>(m.values.size());
-    int64_t nan = 0, inf = 0, first = -1;
-    for (size_t i = 0; i < m.values.size(); ++i) {
-      const float v = m.values[i];
-      if (std::isfinite(v)) continue;
-      (std::isnan(v) ? nan : inf) += 1;
-      if (first < 0) first = static_cast<int64_t>(i);
-    }
-    if (first >= 0) {
-      report.problems.push_back("query text " + key + ": " + std::to_string(nan) + " NaN, " +
-                                std::to_string(inf) + " Inf, first at t=" +
-                                std::to_string(first / m.cols) + " d=" +
-                                std::to_string(first % m.cols));
-    }
+    add_non_finite(report, "query text " + key, m);
   }
   return report;
 }

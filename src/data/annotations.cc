@@ -22,13 +22,6 @@ namespace {
 using json_reader::Json;
 using json_reader::JsonPath;
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool is_test_subset(const std::string& subset) { return lower(subset) == "test"; }
-
 // Checks that each label name has one id and each id one name, over the whole file.
 class LabelConsistency {
  public:
@@ -387,6 +380,14 @@ std::string seconds(double v) {
 
 }  // namespace
 
+std::string lower_ascii(const std::string& s) {
+  std::string out = s;
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool is_test_subset(const std::string& subset) { return lower_ascii(subset) == "test"; }
+
 const Clip* ClipAnnotations::find(const std::string& clip_id) const {
   for (const Clip& c : clips) {
     if (c.clip_id == clip_id) return &c;
@@ -395,13 +396,7 @@ const Clip* ClipAnnotations::find(const std::string& clip_id) const {
 }
 
 std::vector<const Clip*> ClipAnnotations::select(const std::vector<std::string>& subsets) const {
-  std::set<std::string> wanted;
-  for (const auto& s : subsets) wanted.insert(lower(s));
-  std::vector<const Clip*> out;
-  for (const Clip& c : clips) {
-    if (wanted.count(lower(c.subset))) out.push_back(&c);
-  }
-  return out;
+  return select_subsets(clips, subsets);
 }
 
 std::map<std::string, int64_t> ClipAnnotations::label_dict() const {

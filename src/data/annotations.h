@@ -33,6 +33,15 @@ struct Clip {
   const std::string& feature_key() const { return feature_id.empty() ? clip_id : feature_id; }
 };
 
+// ASCII lower case; whether a subset name is the test split (any case).
+std::string lower_ascii(const std::string& s);
+bool is_test_subset(const std::string& subset);
+
+// The items (clips, queries) whose `subset` is one of `subsets`, case-insensitive, in order.
+template <class Item>
+std::vector<const Item*> select_subsets(const std::vector<Item>& items,
+                                        const std::vector<std::string>& subsets);
+
 struct ClipAnnotations {
   std::vector<Clip> clips;       // file order
 
@@ -63,5 +72,25 @@ std::vector<Segment> remove_duplicate_annotations(const std::vector<Segment>& se
 
 // A one-screen summary (clips per subset, instances, classes, durations).
 std::string summarize(const ClipAnnotations& annotations);
+
+// ---- implementation ----
+
+template <class Item>
+std::vector<const Item*> select_subsets(const std::vector<Item>& items,
+                                        const std::vector<std::string>& subsets) {
+  std::vector<std::string> wanted;
+  for (const auto& s : subsets) wanted.push_back(lower_ascii(s));
+  std::vector<const Item*> out;
+  for (const Item& item : items) {
+    const std::string subset = lower_ascii(item.subset);
+    for (const auto& w : wanted) {
+      if (w == subset) {
+        out.push_back(&item);
+        break;
+      }
+    }
+  }
+  return out;
+}
 
 }  // namespace asl::data

@@ -27,13 +27,6 @@ using json_reader::JsonPath;
 
 constexpr int64_t kQueryListVersion = 1;
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool is_test_subset(const std::string& subset) { return lower(subset) == "test"; }
-
 bool blank(const std::string& s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
@@ -71,7 +64,7 @@ NlqFile parse_file_arg(const std::string& arg) {
   if (eq != std::string::npos && subset_word(arg.substr(0, eq)) && eq + 1 < arg.size()) {
     return {arg.substr(0, eq), arg.substr(eq + 1)};
   }
-  const std::string name = lower(last_path_component(arg));
+  const std::string name = lower_ascii(last_path_component(arg));
   std::vector<std::string> found;
   for (const char* subset : {"train", "val", "test"}) {
     if (name.find(subset) != std::string::npos) found.emplace_back(subset);
@@ -367,13 +360,7 @@ const NlqQuery* NlqQueries::find(const std::string& key) const {
 }
 
 std::vector<const NlqQuery*> NlqQueries::select(const std::vector<std::string>& subsets) const {
-  std::set<std::string> wanted;
-  for (const auto& s : subsets) wanted.insert(lower(s));
-  std::vector<const NlqQuery*> out;
-  for (const NlqQuery& q : queries) {
-    if (wanted.count(lower(q.subset))) out.push_back(&q);
-  }
-  return out;
+  return select_subsets(queries, subsets);
 }
 
 NlqQueries read_nlq_queries(const std::string& path) {

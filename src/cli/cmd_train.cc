@@ -50,7 +50,8 @@ void add_train(CLI::App& app) {
     const std::string output =
         a->output.empty() ? train::default_output_dir(cfg, a->config) : a->output;
     const auto exporter = job_exporter(cfg, run_name(output));  // a taken port fails here
-    auto annotations = eval::read_task_annotations(cfg).clips;
+    const eval::TaskAnnotations task = eval::read_task_annotations(cfg);
+    const auto& annotations = task.clips;
     const auto comm = job_communicator(cfg);
     train::TrainerOptions options;
     options.output_dir = output;
@@ -61,7 +62,7 @@ void add_train(CLI::App& app) {
     train::Trainer trainer(cfg, annotations, data::make_feature_source(cfg), options);
     std::shared_ptr<train::Validator> validator;
     if (!a->no_validation) {
-      validator = std::make_shared<train::Validator>(cfg, annotations, options.output_dir, comm.get());
+      validator = std::make_shared<train::Validator>(cfg, task, options.output_dir, comm.get());
       trainer.set_epoch_end_hook(
           [validator](const train::EpochEnd& end) { validator->maybe_validate(end); });
     }

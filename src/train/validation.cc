@@ -42,8 +42,7 @@ void keep_best(const std::string& checkpoint, const std::string& best) {
 
 }  // namespace
 
-Validator::Validator(const config::Config& cfg,
-                     std::shared_ptr<const data::ClipAnnotations> annotations,
+Validator::Validator(const config::Config& cfg, eval::TaskAnnotations annotations,
                      std::string output_dir, cluster::Communicator* comm,
                      std::shared_ptr<data::FeatureSource> source)
     : cfg_(cfg),
@@ -54,9 +53,6 @@ Validator::Validator(const config::Config& cfg,
     throw Error("val_split", "is empty", "name the split to validate on, e.g. [val]");
   }
   split_ = cfg_.val_split.front();
-  if (cfg_.is_nlq()) {  // NLQ scores need each query's (clip, annotation, index)
-    queries_ = std::make_shared<const data::NlqQueries>(data::read_nlq_queries(cfg_.dataset.json_file));
-  }
   const int64_t max_epochs = cfg_.opt.epochs + cfg_.opt.warmup_epochs;
   first_epoch_ = cfg_.checkpoint.eval_start_epoch ? *cfg_.checkpoint.eval_start_epoch
                                                   : max_epochs / 3 + 1;
@@ -66,7 +62,7 @@ Validator::Validator(const config::Config& cfg,
   // nothing here, so either would train differently.
   at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle: same state
   const at::Tensor training_rng = generator.get_state();
-  predictor_ = std::make_unique<infer::Predictor>(cfg_, annotations_,
+  predictor_ = std::make_unique<infer::Predictor>(cfg_, annotations_.clips,
                                                   std::vector<std::string>{split_}, std::move(source));
   generator.set_state(training_rng);
   if (predictor_->size() == 0) {
@@ -90,13 +86,13 @@ Validator::Validator(const config::Config& cfg,
 
 Validator::~Validator() = default;
 
-const char* Validator::primary_key() const { return queries_ ? "mean_R1" : "average_mAP"; }
+const char* Validator::primary_key() const { return annotations_.queries ? "mean_R1" : "average_mAP"; }
 
 void Validator::record_metrics(int64_t epoch, const nlohmann::json& metrics) const {
   monitor::ValidationSample m;
   m.epoch = epoch;
   m.split = split_;
-  if (queries_) {
+  if (annotations_.queries) {
     m.nlq = true;
     m.mean_r1 = metrics.at("mean_R1").get<double>();
     m.miou = metrics.at("mIoU").get<double>();
@@ -104,7 +100,7 @@ void Validator::record_metrics(int64_t epoch, const nlohmann::json& metrics) con
     for (const auto& [tiou, value] : metrics.at("mAP").items()) m.map.emplace_back(tiou, value.get<double>());
     m.average_map = metrics.at("average_mAP").get<double>();
   }
-  const nlohmann::json& recall = queries_ ? metrics : metrics.at("recall");
+  const nlohmann::json& recall = annotations_.queries ? metrics : metrics.at("recall");
   for (const auto& [key, value] : recall.items()) {
     // "R1@0.5" -> (1, "0.5")
     const size_t at = key.find('@');
@@ -129,14 +125,14 @@ bool Validator::maybe_validate(const EpochEnd& end, ValidationResult* result) {
   const auto predictions = std::make_shared<const eval::PredictionList>(
       infer::predict_sharded(*predictor_, comm_));
   if (!root) return true;
-  const eval::TaskScore score = eval::score_split({annotations_, queries_}, predictions, split_);
+  const eval::TaskScore score = eval::score_split(annotations_, predictions, split_);
   const nlohmann::json scored = nlohmann::json::parse(score.metrics_json);
 
   ValidationResult r;
   r.epoch = end.epoch;
   r.primary = score.primary;
-  r.average_map = queries_ ? 0.0 : score.primary;
-  r.recall_1_at_05 = queries_ ? scored.at("R1@0.5").get<double>()
+  r.average_map = annotations_.queries ? 0.0 : score.primary;
+  r.recall_1_at_05 = annotations_.queries ? scored.at("R1@0.5").get<double>()
                               : scored.at("recall").at("R1@0.5").get<double>();
   r.metrics_json = score.metrics_json;
   r.best = r.primary > best_;

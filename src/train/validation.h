@@ -12,7 +12,7 @@
 #include "core/config.h"
 #include "data/annotations.h"
 #include "data/dataset.h"
-#include "data/nlq.h"
+#include "eval/task.h"
 #include "train/trainer.h"
 
 namespace asl::cluster {
@@ -38,8 +38,8 @@ class Validator {
   // `output_dir`: where validation.jsonl and best.ckpt go. With a communicator of several
   // ranks every rank must call maybe_validate(); each infers its share, rank 0 scores and
   // writes. `source`: the features (null: from the config).
-  Validator(const config::Config& cfg, std::shared_ptr<const data::ClipAnnotations> annotations,
-            std::string output_dir, cluster::Communicator* comm = nullptr,
+  // `annotations`: the task's (eval::read_task_annotations; NLQ scores need the queries).
+  Validator(const config::Config& cfg, eval::TaskAnnotations annotations, std::string output_dir, cluster::Communicator* comm = nullptr,
             std::shared_ptr<data::FeatureSource> source = nullptr);
   ~Validator();
 
@@ -57,8 +57,7 @@ class Validator {
   const char* primary_key() const;
 
   config::Config cfg_;
-  std::shared_ptr<const data::ClipAnnotations> annotations_;
-  std::shared_ptr<const data::NlqQueries> queries_;  // NLQ only
+  eval::TaskAnnotations annotations_;
   std::string output_dir_;
   std::string split_;
   int64_t first_epoch_ = 0;

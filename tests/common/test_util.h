@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <set>
 #include <string>
 
 #include "core/error.h"
@@ -25,6 +27,23 @@ std::string error_of(F&& f) {
   }
   ADD_FAILURE() << "expected an asl::Error";
   return "(no error)";
+}
+
+// An empty folder TempDir()/NAME (removed first when it is there).
+inline std::string fresh_temp_dir(const std::string& name) {
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+// The names in a folder.
+inline std::set<std::string> listing(const std::string& dir) {
+  std::set<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    names.insert(e.path().filename().string());
+  }
+  return names;
 }
 
 }  // namespace asl::testing

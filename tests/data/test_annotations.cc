@@ -275,7 +275,7 @@ TEST(ClipAnnotations, WriteThenReadGivesTheSameClips) {
 TEST(ClipAnnotations, WriteIntoAMissingFolderFailsAndLeavesNothing) {
   const std::string dir = temp_dir();
   ClipAnnotations a;
-  a.clips.push_back(Clip{"c1", "v1", "test", 10, 0, 10, 10, 1.875, {}});
+  a.clips.push_back(Clip{"c1", "v1", "test", 10, 0, 10, 10, 1.875, {}, ""});
   const std::string target = dir + "no/such/folder/out.json";
   EXPECT_HAS(error_of([&] { write_clip_annotations(a, target); }), target);
   EXPECT_FALSE(path_exists(dir + "no"));
@@ -284,7 +284,7 @@ TEST(ClipAnnotations, WriteIntoAMissingFolderFailsAndLeavesNothing) {
 TEST(ClipAnnotations, WritingAClipTwiceIsAnError) {
   const std::string dir = temp_dir();
   ClipAnnotations a;
-  a.clips.push_back(Clip{"c1", "v1", "test", 10, 0, 10, 10, 1.875, {}});
+  a.clips.push_back(Clip{"c1", "v1", "test", 10, 0, 10, 10, 1.875, {}, ""});
   a.clips.push_back(a.clips[0]);
   EXPECT_HAS(error_of([&] { write_clip_annotations(a, dir + "out.json"); }),
              "clip c1 would be written twice");
@@ -374,9 +374,9 @@ TEST(RealClipAnnotations, WriteReadRoundTripIsExact) {
 
 TEST(SummarizeClips, HandWorked) {
   ClipAnnotations a;
-  a.clips.push_back(Clip{"c1", "v", "val", 10, 0, 10, 10, 1.875, {{1, 2, "x", 0}, {3, 4, "y", 1}}});
-  a.clips.push_back(Clip{"c2", "v", "train", 30, 0, 30, 30, 1.875, {{1, 2, "x", 0}}});
-  a.clips.push_back(Clip{"c3", "v", "val", 20, 0, 20, 20, 1.875, {{1, 2, "x", 0}}});
+  a.clips.push_back(Clip{"c1", "v", "val", 10, 0, 10, 10, 1.875, {{1, 2, "x", 0}, {3, 4, "y", 1}}, ""});
+  a.clips.push_back(Clip{"c2", "v", "train", 30, 0, 30, 30, 1.875, {{1, 2, "x", 0}}, ""});
+  a.clips.push_back(Clip{"c3", "v", "val", 20, 0, 20, 20, 1.875, {{1, 2, "x", 0}}, ""});
   EXPECT_EQ(summarize(a),
             "3 clips (val 2, train 1)\n"
             "4 instances (val 3, train 1)\n"

@@ -33,17 +33,10 @@ using asl::testing::error_of;
 namespace fs = std::filesystem;
 
 std::string fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("asl_store_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
+  return asl::testing::fresh_temp_dir("asl_store_" + name);
 }
 
-std::set<std::string> listing(const std::string& dir) {
-  std::set<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir)) names.insert(e.path().filename().string());
-  return names;
-}
+using asl::testing::listing;
 
 // Distinct, exactly representable values: v(c, s, t, d) = c*1000 + s*100 + t + d/8.
 FeatureMatrix pattern(int c, int s, int64_t rows, int64_t cols) {

@@ -30,17 +30,10 @@ using asl::testing::error_of;
 namespace fs = std::filesystem;
 
 std::string fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("asl_store_text_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
+  return asl::testing::fresh_temp_dir("asl_store_text_" + name);
 }
 
-std::set<std::string> listing(const std::string& dir) {
-  std::set<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir)) names.insert(e.path().filename().string());
-  return names;
-}
+using asl::testing::listing;
 
 // Distinct values, not all representable in float16: v(q, l, d) = q * 10 + l + d * 0.1 + 0.01.
 FeatureMatrix tokens(int q, int64_t rows, int64_t cols = 4) {

@@ -33,6 +33,21 @@ inline PtTransformer cached_model(const std::string& name) {
   return it->second;
 }
 
+// Moves a module to double and gives every parameter random values (LayerNorm weights
+// around 1), so that zero biases or unit scales hide nothing.
+inline void randomize(torch::nn::Module& m, uint64_t seed) {
+  m.to(torch::kDouble);
+  torch::manual_seed(seed);
+  torch::NoGradGuard no_grad;
+  for (auto& p : m.named_parameters()) {
+    p.value().uniform_(-0.5, 0.5);
+    const std::string& name = p.key();
+    const bool ln_weight = name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0 &&
+                           (name.find("norm") != std::string::npos || name.find("ln") == 0);
+    if (ln_weight) p.value().add_(1.0);
+  }
+}
+
 // A mask [B,1,T] with the given valid lengths.
 inline at::Tensor length_mask(const std::vector<int64_t>& lengths, int64_t T) {
   const auto B = static_cast<int64_t>(lengths.size());

@@ -32,20 +32,7 @@ using Acc3 = at::TensorAccessor<double, 3>;
 constexpr double kTol = 1e-10;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// Moves a module to double and gives every parameter random values (LayerNorm weights
-// around 1), so that zero biases or unit scales hide nothing.
-void randomize(torch::nn::Module& m, uint64_t seed) {
-  m.to(torch::kDouble);
-  torch::manual_seed(seed);
-  torch::NoGradGuard no_grad;
-  for (auto& p : m.named_parameters()) {
-    p.value().uniform_(-0.5, 0.5);
-    const std::string& name = p.key();
-    const bool ln_weight = name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0 &&
-                           (name.find("norm") != std::string::npos || name.find("ln") == 0);
-    if (ln_weight) p.value().add_(1.0);
-  }
-}
+using testing::randomize;
 
 at::Tensor P(torch::nn::Module& m, const std::string& name) {
   return m.named_parameters()[name].detach();

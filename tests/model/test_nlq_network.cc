@@ -25,15 +25,7 @@ using testing::max_abs_diff;
 
 constexpr double kTol = 1e-10;
 
-void randomize(torch::nn::Module& m, uint64_t seed) {
-  m.to(torch::kDouble);
-  torch::manual_seed(seed);
-  torch::NoGradGuard no_grad;
-  for (auto& p : m.named_parameters()) {
-    p.value().uniform_(-0.5, 0.5);
-    if (p.key() == "ln.weight") p.value().add_(1.0);
-  }
-}
+using testing::randomize;
 
 at::Tensor P(torch::nn::Module& m, const std::string& name) {
   return m.named_parameters()[name].detach();
